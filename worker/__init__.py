@@ -1,0 +1,1 @@
+"""RQ worker process: keeps compiled JAX inversion pipelines warm (see worker/main.py)."""
