@@ -1,0 +1,45 @@
+"""Image-plane grids of a dataset, in NumPy (inversion-spec §1.1, §1.2).
+
+Conventions: coordinates are (y, x) in arcsec; row 0 is the top (largest y); "slim" order is the row-major
+order of the unmasked pixels (``np.nonzero(~mask)``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def pixel_centres(mask: np.ndarray, pixel_scales: tuple[float, float], origin: tuple[float, float]) -> np.ndarray:
+    """(N, 2) centres of the unmasked pixels, slim order.
+
+    ``y(row) = ((Ny-1)/2 - row)·sy + oy``, ``x(col) = (col - (Nx-1)/2)·sx + ox``.
+    """
+    ny, nx = mask.shape
+    sy, sx = pixel_scales
+    oy, ox = origin
+    rows, cols = np.nonzero(~np.asarray(mask, dtype=bool))
+    y = ((ny - 1) / 2.0 - rows) * sy + oy
+    x = (cols - (nx - 1) / 2.0) * sx + ox
+    return np.stack([y, x], axis=1).astype(np.float64)
+
+
+def sub_offsets(sub_size: int, pixel_scales: tuple[float, float]) -> np.ndarray:
+    """(s², 2) offsets of the sub-pixels from their pixel centre, row-major from the top-left sub-pixel.
+
+    ``dy = sy/2 - sy/(2s) - a·sy/s``, ``dx = -sx/2 + sx/(2s) + b·sx/s`` for a, b = 0..s-1.
+    """
+    s = int(sub_size)
+    sy, sx = pixel_scales
+    a = np.arange(s)
+    dy = sy / 2.0 - sy / (2.0 * s) - a * sy / s
+    dx = -sx / 2.0 + sx / (2.0 * s) + a * sx / s
+    return np.stack(np.meshgrid(dy, dx, indexing="ij"), axis=-1).reshape(s * s, 2)
+
+
+def over_sampled_grid(
+    mask: np.ndarray, pixel_scales: tuple[float, float], origin: tuple[float, float], sub_size: int
+) -> np.ndarray:
+    """(N·s², 2) over-sampled grid: pixel 0's s² sub-pixels first, then pixel 1's, ... (slim sub-pixel order)."""
+    centres = pixel_centres(mask, pixel_scales, origin)
+    offsets = sub_offsets(sub_size, pixel_scales)
+    return (centres[:, None, :] + offsets[None, :, :]).reshape(-1, 2)

@@ -1,0 +1,254 @@
+"""Request models of the HTTP contract (API.md): datasets, linear objects, settings, inversion requests.
+
+Names follow autoarray (meshes and regularizations are autoarray's class names in snake case). These models do
+the type-level parsing; checks that need the dataset (shapes, batch axes, values inside the mask) live in
+:mod:`service.contract.validation` so that their errors can name the field and the expected shape.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .types import BatchNumber, BoolArray, FloatArray, ScalePair
+
+MAX_OVER_SAMPLE = 32
+
+
+class _Strict(BaseModel):
+    """Base for contract models: unknown fields are errors, numpy arrays allowed."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+
+# --------------------------------------------------------------------------------------------------- settings
+class Settings(_Strict):
+    """autoarray's ``Settings``: every field optional; omitted fields are resolved from the server configuration."""
+
+    use_mixed_precision: bool | None = Field(None, description="single precision on the mapping/curvature steps")
+    use_positive_only_solver: bool | None = Field(None, description="non-negative least squares for the solve")
+    use_edge_zeroed_pixels: bool | None = Field(None, description="force edge source pixels to zero (NNLS only)")
+    use_border_relocator: bool | None = Field(None, description="relocate traced grid points onto the mask border")
+    no_regularization_add_to_curvature_diag_value: float | None = Field(
+        None, ge=0, allow_inf_nan=False, description="added to the curvature diagonal of unregularized objects"
+    )
+
+
+class ResolvedSettings(_Strict):
+    """The settings actually used for an evaluation: every field explicit."""
+
+    use_mixed_precision: bool
+    use_positive_only_solver: bool
+    use_edge_zeroed_pixels: bool
+    use_border_relocator: bool
+    no_regularization_add_to_curvature_diag_value: float = Field(ge=0, allow_inf_nan=False)
+
+
+SETTINGS_FIELDS: tuple[str, ...] = tuple(Settings.model_fields)
+
+
+# --------------------------------------------------------------------------------------------------- datasets
+class ImagingDataset(_Strict):
+    """``POST /datasets`` body for an imaging dataset (native arrays, row 0 = top, mask true = excluded)."""
+
+    kind: Literal["imaging"]
+    data: FloatArray = Field(description="(Ny, Nx) image")
+    noise_map: FloatArray = Field(description="(Ny, Nx), > 0 and finite on every unmasked pixel")
+    psf: FloatArray = Field(description="(Ky, Kx) convolution kernel, odd sides, row 0 = top")
+    mask: BoolArray = Field(description="(Ny, Nx) booleans, true = masked (excluded)")
+    pixel_scales: ScalePair = Field(description="arcsec per pixel: a number or [sy, sx]")
+    origin: ScalePair = Field((0.0, 0.0), description="[y, x] of the array centre, arcsec")
+    over_sample_size_pixelization: int = Field(4, ge=1, le=MAX_OVER_SAMPLE, description="sub-grid size for mappers")
+    over_sample_size_lp: int = Field(4, ge=1, le=MAX_OVER_SAMPLE, description="sub-grid size for light profiles")
+    normalize_psf: bool = Field(True, description="divide the kernel by its sum")
+
+
+# --------------------------------------------------------------------------------------------------- meshes
+def _at_least_3x3(shape: tuple[int, int]) -> tuple[int, int]:
+    if shape[0] < 3 or shape[1] < 3:
+        raise ValueError(f"mesh shape must be at least 3x3, got {shape[0]}x{shape[1]}")
+    return shape
+
+
+class RectangularUniform(_Strict):
+    """A uniform rectangular mesh over the bounding box of the traced grid (``aa.mesh.RectangularUniform``)."""
+
+    type: Literal["rectangular_uniform"]
+    shape: tuple[int, int] = Field(description="[ny, nx] source pixels, at least 3x3")
+
+    @field_validator("shape")
+    @classmethod
+    def _min_shape(cls, shape: tuple[int, int]) -> tuple[int, int]:
+        return _at_least_3x3(shape)
+
+
+class RectangularBilinearAdaptDensity(_Strict):
+    """A rectangular mesh uniform in the traced grid's CDF (``aa.mesh.RectangularBilinearAdaptDensity``)."""
+
+    type: Literal["rectangular_bilinear_adapt_density"]
+    shape: tuple[int, int] = Field(description="[n, n] source pixels, square, at least 3x3")
+
+    @field_validator("shape")
+    @classmethod
+    def _square(cls, shape: tuple[int, int]) -> tuple[int, int]:
+        _at_least_3x3(shape)
+        if shape[0] != shape[1]:
+            raise ValueError(f"this mesh must be square (n x n), got {shape[0]}x{shape[1]}")
+        return shape
+
+
+class Delaunay(_Strict):
+    """A Delaunay triangulation of source-plane vertices (``aa.mesh.Delaunay``)."""
+
+    type: Literal["delaunay"]
+    vertices: FloatArray = Field(description="(S, 2) or batched (B, S, 2) vertices (y, x) in the source plane")
+    zeroed_pixels: int = Field(0, ge=0, description="the last `zeroed_pixels` vertices form the zeroed edge ring")
+
+
+Mesh = Annotated[RectangularUniform | RectangularBilinearAdaptDensity | Delaunay, Field(discriminator="type")]
+
+
+# --------------------------------------------------------------------------------------------------- regularizations
+class Constant(_Strict):
+    """H = coefficient² × graph Laplacian + 1e-8 I (``aa.reg.Constant``)."""
+
+    type: Literal["constant"]
+    coefficient: BatchNumber = 1.0
+
+
+class Zeroth(_Strict):
+    """H = coefficient² I (``aa.reg.Zeroth``)."""
+
+    type: Literal["zeroth"]
+    coefficient: BatchNumber = 1.0
+
+
+class Adapt(_Strict):
+    """Signal-weighted Laplacian (``aa.reg.Adapt``); needs ``adapt_image``."""
+
+    type: Literal["adapt"]
+    inner_coefficient: BatchNumber = 1.0
+    outer_coefficient: BatchNumber = 1.0
+    signal_scale: BatchNumber = 1.0
+
+
+class ConstantSplit(_Strict):
+    """Split-cross scheme with a constant weight (``aa.reg.ConstantSplit``); Delaunay meshes only."""
+
+    type: Literal["constant_split"]
+    coefficient: BatchNumber = 1.0
+
+
+class AdaptSplit(_Strict):
+    """Split-cross scheme with signal weights (``aa.reg.AdaptSplit``); Delaunay meshes only; needs ``adapt_image``."""
+
+    type: Literal["adapt_split"]
+    inner_coefficient: BatchNumber = 1.0
+    outer_coefficient: BatchNumber = 1.0
+    signal_scale: BatchNumber = 1.0
+
+
+class BrightnessZeroth(_Strict):
+    """H = diag((coefficient (1 - p_i))²) (``aa.reg.BrightnessZeroth``); needs ``adapt_image``."""
+
+    type: Literal["brightness_zeroth"]
+    coefficient: BatchNumber = 1.0
+    signal_scale: BatchNumber = 1.0
+
+
+class GaussianKernel(_Strict):
+    """H = coefficient × C⁻¹, C_ij = exp(-|x_i - x_j|² / 2 scale²) (``aa.reg.GaussianKernel``)."""
+
+    type: Literal["gaussian_kernel"]
+    coefficient: BatchNumber = 1.0
+    scale: BatchNumber = 1.0
+
+
+class ExponentialKernel(_Strict):
+    """H = coefficient × C⁻¹, C_ij = exp(-|x_i - x_j| / scale) (``aa.reg.ExponentialKernel``)."""
+
+    type: Literal["exponential_kernel"]
+    coefficient: BatchNumber = 1.0
+    scale: BatchNumber = 1.0
+
+
+Regularization = Annotated[
+    Constant | Zeroth | Adapt | ConstantSplit | AdaptSplit | BrightnessZeroth | GaussianKernel | ExponentialKernel,
+    Field(discriminator="type"),
+]
+ADAPTIVE_REGULARIZATIONS = frozenset({"adapt", "adapt_split", "brightness_zeroth"})
+SPLIT_REGULARIZATIONS = frozenset({"constant_split", "adapt_split"})
+
+
+# --------------------------------------------------------------------------------------------------- linear objects
+class Mapper(_Strict):
+    """A pixelization: the dataset's over-sampled grid (traced by the client) mapped onto a source mesh."""
+
+    type: Literal["mapper"]
+    mesh: Mesh
+    source_grid: FloatArray | None = Field(
+        None, description="(N_sub, 2) or (B, N_sub, 2) traced over-sampled grid, slim sub-pixel order; "
+        "omitted = the image-plane grid"
+    )
+    regularization: Regularization | None = None
+    adapt_image: FloatArray | None = Field(None, description="(N,) or (B, N) adapt image for adaptive schemes")
+
+
+class Gaussians(_Strict):
+    """A multi-Gaussian expansion on the light-profile grid: one linear parameter per Gaussian."""
+
+    type: Literal["gaussians"]
+    centre: FloatArray = Field(description="[y, x] or (B, 2)")
+    ell_comps: FloatArray = Field(description="[e1, e2] or (B, 2)")
+    sigmas: FloatArray = Field(description="(n,) or (B, n) widths in arcsec")
+    regularization: Regularization | None = None
+
+
+class Basis(_Strict):
+    """Arbitrary linear functions given as images (unblurred; the service applies the PSF)."""
+
+    type: Literal["basis"]
+    images: FloatArray = Field(description="(n, N) slim or (n, Ny, Nx) native, optionally with a leading B axis")
+    regularization: Regularization | None = None
+
+
+LinearObject = Annotated[Mapper | Gaussians | Basis, Field(discriminator="type")]
+
+OutputName = Literal[
+    "reconstruction",
+    "reconstruction_noise_map",
+    "model_image",
+    "residual_map",
+    "normalized_residual_map",
+    "chi_squared_map",
+    "mapped_reconstructed_image",
+]
+OUTPUT_NAMES: tuple[str, ...] = OutputName.__args__  # type: ignore[attr-defined]
+
+#: Tags of the discriminated unions; they appear in pydantic error locations and are removed from them.
+UNION_TAGS = frozenset(
+    {"mapper", "gaussians", "basis", "rectangular_uniform", "rectangular_bilinear_adapt_density", "delaunay",
+     "constant", "zeroth", "adapt", "constant_split", "adapt_split", "brightness_zeroth", "gaussian_kernel",
+     "exponential_kernel"}
+)
+
+
+class InversionRequest(_Strict):
+    """``POST /inversions`` body: linear objects solved together against a registered dataset."""
+
+    dataset_id: str = Field(min_length=1, max_length=128, description="id returned by POST /datasets")
+    linear_objects: list[LinearObject] = Field(min_length=1, description="parameter vector = concatenation")
+    settings: Settings = Field(default_factory=Settings, description="omitted fields come from the server config")
+    outputs: list[OutputName] = Field(default_factory=list, description="arrays to return besides the scalars")
+
+    @field_validator("outputs")
+    @classmethod
+    def _unique(cls, outputs: list[str]) -> list[str]:
+        return list(dict.fromkeys(outputs))
+
+
+def resolve_settings(requested: Settings, defaults: ResolvedSettings) -> ResolvedSettings:
+    """Field by field: the request's value where given, else the server default."""
+    given = requested.model_dump(exclude_none=True)
+    return ResolvedSettings(**{**defaults.model_dump(), **given})

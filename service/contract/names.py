@@ -1,0 +1,47 @@
+"""Names shared by the API and the workers: queue names, Redis keys, the job function and the serializer.
+
+Every Redis key of the service starts with a namespace (config ``namespace``, default ``inv``), so several
+deployments (or test runs) can share one Redis server. RQ's own keys keep RQ's ``rq:`` prefix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: The RQ job function, enqueued by dotted path so the API never imports worker code.
+JOB_FUNCTION = "worker.tasks.run_inversion"
+#: The RQ serializer (a module with ``dumps``/``loads``), resolved by RQ from this dotted path.
+SERIALIZER = "service.contract.serializer"
+
+
+@dataclass(frozen=True)
+class Names:
+    """Queue names and Redis keys of one namespace."""
+
+    namespace: str = "inv"
+
+    @property
+    def queue(self) -> str:
+        """The RQ queue holding inversion jobs."""
+        return f"{self.namespace}-inversions"
+
+    def dataset(self, dataset_id: str) -> str:
+        """The canonical msgpack blob of a registered dataset."""
+        return f"{self.namespace}:dataset:{dataset_id}"
+
+    def dataset_meta(self, dataset_id: str) -> str:
+        """The small msgpack metadata map of a registered dataset (what the API validates requests against)."""
+        return f"{self.namespace}:dataset-meta:{dataset_id}"
+
+    def worker(self, name: str) -> str:
+        """A warm worker's heartbeat key (expires when the worker stops refreshing it)."""
+        return f"{self.namespace}:worker:{name}"
+
+    @property
+    def worker_pattern(self) -> str:
+        """SCAN pattern matching every warm worker's heartbeat key."""
+        return f"{self.namespace}:worker:*"
+
+    def cancel(self, job_id: str) -> str:
+        """Flag asking the worker running ``job_id`` to stop at its next safe point."""
+        return f"{self.namespace}:cancel:{job_id}"
