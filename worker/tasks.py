@@ -1,0 +1,158 @@
+"""The RQ job function ``run_inversion(payload)`` and the per-process state it uses.
+
+The payload (written by ``service.queue``) is ``{"job_id", "dataset_id", "batch_size", "enqueued_at",
+"request": {"linear_objects", "settings", "outputs"}}`` with numpy arrays. The return value is an envelope:
+``{"result": {...}}``, ``{"error": problem}`` or ``{"canceled": True}``. Input errors and anticipated failures
+never raise, so RQ records them as finished jobs whose problem the API returns faithfully; anything unexpected is
+logged here with its traceback and answered with a generic 500 problem.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from redis import Redis
+
+from service.contract import datasets, problems
+from service.contract.names import Names
+from service.contract.responses import SCALAR_NAMES
+from worker.cache import DatasetMissing, PreparedCache
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerState:
+    """What a job needs from its worker process: the engine, Redis and the prepared-dataset cache."""
+
+    engine: Any
+    redis: Redis
+    names: Names
+    cache: PreparedCache
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def evaluate(self, prepared: Any, request: dict[str, Any], job_id: str) -> dict[str, Any]:
+        """Run the engine, letting it poll the cancel flag between batch chunks when it supports that."""
+        if "cancelled" in inspect.signature(self.engine.evaluate).parameters:
+            return self.engine.evaluate(prepared, request, cancelled=lambda: self.cancel_requested(job_id))
+        return self.engine.evaluate(prepared, request)
+
+    def cancel_requested(self, job_id: str) -> bool:
+        """True when ``DELETE /jobs/{id}`` asked this job to stop."""
+        return bool(self.redis.exists(self.names.cancel(job_id)))
+
+
+_state: WorkerState | None = None
+
+
+def make_state(engine: Any, redis: Redis, names: Names, cache_bytes: int) -> WorkerState:
+    """Build the state of a worker process around ``engine``."""
+
+    def load(dataset_id: str) -> dict | None:
+        blob = redis.get(names.dataset(dataset_id))
+        return None if blob is None else datasets.unpack(blob)
+
+    return WorkerState(engine, redis, names, PreparedCache(load, engine.prepare, cache_bytes))
+
+
+def bind(state: WorkerState) -> None:
+    """Install the state used by :func:`run_inversion` in this process."""
+    global _state
+    _state = state
+
+
+def _current_state() -> WorkerState:
+    """The bound state, or one built from the configuration (when RQ runs the task in a plain worker)."""
+    global _state
+    if _state is None:
+        from worker.main import build_state
+
+        _state = build_state()
+    return _state
+
+
+def _scalar(value: Any) -> float | np.ndarray:
+    arr = np.asarray(value, dtype=np.float64)
+    return float(arr) if arr.ndim == 0 else arr
+
+
+def build_result(payload: dict[str, Any], out: dict[str, Any], queue_ms: float, compute_ms: float) -> dict[str, Any]:
+    """The answer of API.md from the engine's output: scalars, requested arrays, settings, job id, timings."""
+    request = payload["request"]
+    result: dict[str, Any] = {
+        "job_id": payload["job_id"],
+        "dataset_id": payload["dataset_id"],
+        "batch_size": out.get("batch_size", payload.get("batch_size")),
+    }
+    for name in SCALAR_NAMES:
+        result[name] = _scalar(out[name])
+    result["settings"] = dict(request["settings"])
+    result["timings"] = {
+        "queue_ms": round(queue_ms, 3),
+        "compute_ms": round(float(out.get("compute_ms", compute_ms)), 3),
+        "compiled": bool(out.get("compiled", False)),
+    }
+    if out.get("solver_certified") is not None:
+        result["solver_certified"] = out["solver_certified"]
+    for name in request.get("outputs") or []:
+        if name in out and out[name] is not None:
+            result[name] = np.asarray(out[name])
+    return result
+
+
+def _input_error(exc: Exception, job_id: str) -> dict[str, Any]:
+    loc = ("body", *getattr(exc, "loc", ()))
+    return {**problems.invalid_input([(loc, getattr(exc, "msg", str(exc)))]), "job_id": job_id}
+
+
+def run_inversion(payload: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate one inversion request (any batch size) and return its envelope. Never raises for bad input."""
+    from rq.timeouts import JobTimeoutException
+
+    from worker.inversion.errors import InputError
+
+    started = time.time()
+    job_id = payload.get("job_id", "?")
+    queue_ms = max(0.0, (started - float(payload.get("enqueued_at", started))) * 1000.0)
+    state = _current_state()
+    if state.cancel_requested(job_id):
+        return {"canceled": True}
+    try:
+        prepared = state.cache.get(payload["dataset_id"])
+        t0 = time.perf_counter()
+        out = state.evaluate(prepared, payload["request"], job_id)
+        compute_ms = (time.perf_counter() - t0) * 1000.0
+        if state.cancel_requested(job_id):
+            return {"canceled": True}
+        return {"result": build_result(payload, out, queue_ms, compute_ms)}
+    except InputError as exc:
+        return {"error": _input_error(exc, job_id)}
+    except DatasetMissing:
+        return {"error": problems.problem(
+            404, "Dataset not found", f"dataset {payload.get('dataset_id')!r} was deleted or expired before the "
+            "job ran; register it again", type=problems.NOT_FOUND, job_id=job_id,
+            errors=[(["body", "dataset_id"], "no such dataset (deleted or expired)")])}
+    except JobTimeoutException:
+        log.warning("job %s exceeded its time limit", job_id)
+        return {"error": problems.problem(504, "Job timed out", "the evaluation exceeded the job time limit and was "
+                                          "stopped", type=problems.JOB_FAILED, job_id=job_id)}
+    except Exception as exc:
+        if type(exc).__name__ != "Cancelled":  # the engine's "stopped between chunks" signal
+            return _unexpected(exc, job_id)
+        return {"canceled": True}
+
+
+def _unexpected(exc: BaseException, job_id: str) -> dict[str, Any]:
+    """The envelope of an unanticipated failure: logged in full here, generic for the client."""
+    if isinstance(exc, MemoryError):
+        log.error("job %s ran out of memory", job_id)
+        return {"error": problems.problem(507, "Out of memory", "the evaluation needed more memory than the worker "
+                                          "has; use a smaller batch", type=problems.JOB_FAILED, job_id=job_id)}
+    log.error("job %s failed", job_id, exc_info=exc)
+    return {"error": problems.problem(500, "Evaluation failed", "the worker failed while evaluating this job; "
+                                      "the failure was logged", type=problems.INTERNAL, job_id=job_id)}
