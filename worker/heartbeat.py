@@ -7,6 +7,7 @@ health checks.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -57,12 +58,8 @@ class Heartbeat:
     def stop(self) -> None:
         """Stop beating and remove the key at once (so /readyz stops counting this worker)."""
         self._stop.set()
-        try:
+        with contextlib.suppress(RedisError):
             self.redis.delete(self.key)
-        except RedisError:
-            pass
         if self.ready_file:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.ready_file)
-            except FileNotFoundError:
-                pass

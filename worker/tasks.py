@@ -98,7 +98,7 @@ def build_result(payload: dict[str, Any], out: dict[str, Any], queue_ms: float, 
         "compiled": bool(out.get("compiled", False)),
     }
     if out.get("solver_certified") is not None:
-        result["solver_certified"] = out["solver_certified"]
+        result["solver_certified"] = np.asarray(out["solver_certified"]).astype(bool).tolist()
     for name in request.get("outputs") or []:
         if name in out and out[name] is not None:
             result[name] = np.asarray(out[name])

@@ -1,9 +1,12 @@
 """Synthetic datasets and requests that make a worker compile its pipelines before it reports ready.
 
 A :class:`service.config.WarmSpec` gives a geometry (image shape, mask radius, PSF shape, over-sampling) and
-linear objects in API form with their arrays optional: missing ones are synthesised here (the image-plane grid
-shrunk as a stand-in for a traced grid, vertices scattered over it, Gaussian widths spread in log). Both go
-through the same contract validation as real requests, so a wrong warm spec fails loudly at start.
+linear objects in API form with their required arrays optional: missing ones are synthesised here (Delaunay
+vertices scattered over the image (``mesh.pixels`` of them), ``count`` Gaussian widths spread in log, ``count``
+random basis images, an adapt image). ``source_grid: traced`` asks for a traced grid (the image-plane grid
+shrunk); omitted, the image-plane grid is used, as in a request without one. With a batch size B > 1 the
+regularization numbers (and a traced grid) carry the batch axis. Everything goes through the same contract
+validation as real requests, so a wrong warm spec fails loudly at start.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import numpy as np
 
 from service.config import InversionDefaults, WarmSpec
 from service.contract import datasets, grids
-from service.contract.models import ImagingDataset, InversionRequest, ResolvedSettings
+from service.contract.models import ImagingDataset, InversionRequest
 from service.contract.validation import check_imaging, check_inversion
 
 _REG_NUMBERS = ("coefficient", "inner_coefficient", "outer_coefficient", "signal_scale", "scale")
@@ -63,7 +66,7 @@ def _fill_object(obj: dict[str, Any], ds: dict[str, Any], meta: datasets.Dataset
     kind = obj.get("type")
     if kind == "mapper":
         needs_slim = relocate or obj.get("mesh", {}).get("type") == "rectangular_bilinear_adapt_density"
-        if obj.get("source_grid") is None:
+        if obj.get("source_grid") == "traced":
             grid = grids.over_sampled_grid(ds["mask"], ds["pixel_scales"], ds["origin"],
                                            ds["over_sample_size_pixelization"])
             centres = grids.pixel_centres(ds["mask"], ds["pixel_scales"], ds["origin"])
@@ -73,7 +76,7 @@ def _fill_object(obj: dict[str, Any], ds: dict[str, Any], meta: datasets.Dataset
         mesh = obj.get("mesh", {})
         if mesh.get("type") == "delaunay" and mesh.get("vertices") is None:
             count = int(mesh.pop("pixels", 50)) + int(mesh.get("zeroed_pixels", 0))
-            src = obj["source_grid"][0] if batch else obj["source_grid"]
+            src = grids.pixel_centres(ds["mask"], ds["pixel_scales"], ds["origin"])
             lo, hi = src.min(axis=0), src.max(axis=0)
             mesh["vertices"] = lo + (hi - lo) * rng.random((count, 2))
         reg = obj.get("regularization") or {}
@@ -110,7 +113,7 @@ def synth_requests(spec: WarmSpec, defaults: InversionDefaults) -> Iterator[tupl
                 {"dataset_id": meta.dataset_id, "linear_objects": objects, "settings": settings,
                  "outputs": spec.outputs}
             )
-            check_inversion(model, meta, max(b, 1), ResolvedSettings(**settings))
+            check_inversion(model, meta, max(b, 1))
             request = {"linear_objects": [o.model_dump() for o in model.linear_objects], "settings": settings,
                        "outputs": list(model.outputs)}
             yield f"{spec.name} {precision} B={b}", ds, request

@@ -95,8 +95,11 @@ def prepare_imaging(data, noise_map, psf, mask, pixel_scales, origin=(0.0, 0.0),
     centres = grids.pixel_centres(mask, (sy, sx), origin)
     sub_pix = grids.over_sampled_grid(centres, (sy, sx), over_sample_size_pixelization)
     sub_lp = grids.over_sampled_grid(centres, (sy, sx), over_sample_size_lp)
-    blur_mask = grids.blurring_mask(mask, kernel.shape)
-    blur_rc = grids.slim_indices(~blur_mask)
+    # the blurring region may reach past the array edge: autoarray pads the mask with masked pixels first, so
+    # light profiles are evaluated there too (and their flux blurred into the mask)
+    hy, hx = kernel.shape[0] // 2, kernel.shape[1] // 2
+    blur_mask = grids.blurring_mask(np.pad(mask, ((hy, hy), (hx, hx)), constant_values=True), kernel.shape)
+    blur_rc = grids.slim_indices(~blur_mask) - np.array([hy, hx])
     blur_grid = grids.pixel_centres(~blur_mask, (sy, sx), origin)
     border = grids.border_slim_indices(mask)
     mm_canvas, mm_in = make_canvas(rc, rc, kernel)

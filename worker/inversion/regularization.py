@@ -7,6 +7,7 @@ Coefficient conventions follow autoarray exactly (they define what a user's prio
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -77,21 +78,27 @@ def split_matrix(n: int, split_mappings, split_weights, pixel_weight_sq):
 
 
 def kernel_matrix(centres, coefficient, scale, kind: str):
-    """Kernel schemes: C = k(|x_i − x_j|) + 1e-8 I; H = c·C⁻¹.
+    """Kernel schemes: C = k(x_i, x_j) + 1e-8 I; H = c·C⁻¹ (inverse through a Cholesky factor of the SPD C).
 
-    gaussian: k = exp(−d²/(2ℓ²)), and H is symmetrised ½(H + Hᵀ) with + 1e-8·|mean(diag H)|·I added.
-    exponential: k = exp(−d/ℓ).
+    gaussian: k = exp(−|x_i − x_j|²/(2ℓ²)); H is then symmetrised ½(H + Hᵀ) and 1e-8·|mean(diag H)|·I added.
+    exponential: k = exp(−d/ℓ) with d = sqrt(|x_i − x_j|² + 1e-20) (the floor keeps the gradient finite at d = 0).
+    autoarray's release forms |x_i − x_j|² as |x_i|² + |x_j|² − 2 x_i·x_j, whose cancellation leaves ~1e-8
+    relative round-off on close pairs; we use the difference form (docs/numerics.md).
     """
-    diff = centres[:, None, :] - centres[None, :, :]
-    d2 = jnp.sum(diff**2, axis=-1)
     n = centres.shape[0]
+    eye = jnp.eye(n)
     if kind == "gaussian_kernel":
-        cov = jnp.exp(-d2 / (2.0 * scale**2)) + JITTER * jnp.eye(n)
-        h = coefficient * jnp.linalg.inv(cov)
+        diff = centres[:, None, :] - centres[None, :, :]
+        cov = jnp.exp(-jnp.sum(diff**2, axis=-1) / (2.0 * scale**2)) + JITTER * eye
+    else:
+        diff = centres[:, None, :] - centres[None, :, :]
+        d = jnp.sqrt(jnp.sum(diff**2, axis=-1) + 1e-20)
+        cov = jnp.exp(-d / scale) + JITTER * eye
+    h = coefficient * jax.scipy.linalg.cho_solve((jnp.linalg.cholesky(cov), True), eye)
+    if kind == "gaussian_kernel":
         h = 0.5 * (h + h.T)
-        return h + JITTER * jnp.abs(jnp.mean(jnp.diag(h))) * jnp.eye(n)
-    cov = jnp.exp(-jnp.sqrt(d2) / scale) + JITTER * jnp.eye(n)
-    return coefficient * jnp.linalg.inv(cov)
+        h = h + JITTER * jnp.abs(jnp.mean(jnp.diag(h))) * eye
+    return h
 
 
 def regularization_matrix(name: str, n: int, params: dict, *, edges=None, signals=None, split=None, centres=None):
