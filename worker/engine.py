@@ -33,6 +33,15 @@ class EngineConfig:
     nnls_target_kappa: float = 1e-11
     nnls_max_iter: int = 40
     buckets: tuple[int, ...] = DEFAULT_BUCKETS
+    operator: str = "auto"  # "sparse" (host scipy.sparse curvature), "dense" (XLA), "auto": sparse on CPU
+
+    @property
+    def resolved_operator(self) -> str:
+        if self.operator == "auto":
+            return "sparse" if jax.default_backend() == "cpu" else "dense"
+        if self.operator not in ("sparse", "dense"):
+            raise ValueError(f"operator must be 'auto', 'sparse' or 'dense', not {self.operator!r}")
+        return self.operator
 
     @classmethod
     def from_dict(cls, cfg: dict | None) -> "EngineConfig":
@@ -41,7 +50,8 @@ class EngineConfig:
         return cls(nnls_jacobi_preconditioning=bool(nnls.get("jacobi_preconditioning", True)),
                    nnls_target_kappa=float(nnls.get("target_kappa", 1e-11)),
                    nnls_max_iter=int(nnls.get("max_iter", 40)),
-                   buckets=tuple(int(b) for b in cfg.get("buckets", DEFAULT_BUCKETS)))
+                   buckets=tuple(int(b) for b in cfg.get("buckets", DEFAULT_BUCKETS)),
+                   operator=str(cfg.get("operator", "auto")))
 
 
 class _Batch:
@@ -125,7 +135,7 @@ class Engine:
             dataset=prepared.shape, objects=tuple(specs), settings=settings,
             nnls=NNLSOptions(self.config.nnls_jacobi_preconditioning, self.config.nnls_target_kappa,
                              self.config.nnls_max_iter),
-            outputs=tuple(sorted(set(outputs))), batch=None,
+            outputs=tuple(sorted(set(outputs))), batch=None, operator=self.config.resolved_operator,
             batch_axes=tuple(tuple(sorted((k, _freeze(v)) for k, v in ax.items())) for ax in axes))
         return sig, params, batch.size, diag
 

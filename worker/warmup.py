@@ -91,28 +91,35 @@ def _fill_object(obj: dict[str, Any], ds: dict[str, Any], meta: datasets.Dataset
         obj["sigmas"] = _batched(np.asarray(obj["sigmas"], dtype=float), batch, rng, 0.0)
     elif kind == "basis" and obj.get("images") is None:
         obj["images"] = rng.random((int(obj.pop("count", 5)), meta.pixels))
-    reg = obj.get("regularization")
-    if batch and reg:
-        for key in _REG_NUMBERS:
-            if key in reg and np.ndim(reg[key]) == 0:
-                reg[key] = np.full(batch, float(reg[key]))
     return obj
+
+
+def _batch_regularizations(objects: list[dict[str, Any]], batch: int | None) -> list[dict[str, Any]]:
+    """Give every regularization number (defaults included) the batch axis."""
+    if batch:
+        for obj in objects:
+            reg = obj.get("regularization") or {}
+            for key in _REG_NUMBERS:
+                if key in reg and np.ndim(reg[key]) == 0:
+                    reg[key] = np.full(batch, float(reg[key]))
+    return objects
 
 
 def synth_requests(spec: WarmSpec, defaults: InversionDefaults) -> Iterator[tuple[str, dict, dict]]:
     """``(label, dataset, request)`` for every precision and batch size of ``spec``."""
     ds, meta = synth_dataset(spec)
-    rng = np.random.default_rng(1)
     for precision in spec.precisions:
         for b in spec.batch_sizes:
+            rng = np.random.default_rng(1)
             batch = None if b <= 1 else b
             settings = {**defaults.model_dump(), "use_mixed_precision": precision == "mixed"}
             relocate = bool(settings["use_border_relocator"])
             objects = [_fill_object(o, ds, meta, batch, rng, relocate) for o in spec.linear_objects]
-            model = InversionRequest.model_validate(
-                {"dataset_id": meta.dataset_id, "linear_objects": objects, "settings": settings,
-                 "outputs": spec.outputs}
-            )
+            body = {"dataset_id": meta.dataset_id, "linear_objects": objects, "settings": settings,
+                    "outputs": spec.outputs}
+            filled = InversionRequest.model_validate(body).model_dump()  # regularization defaults filled in
+            body["linear_objects"] = _batch_regularizations(filled["linear_objects"], batch)
+            model = InversionRequest.model_validate(body)
             check_inversion(model, meta, max(b, 1))
             request = {"linear_objects": [o.model_dump() for o in model.linear_objects], "settings": settings,
                        "outputs": list(model.outputs)}

@@ -20,12 +20,12 @@ _ENGINES = {}
 _PREPARED = {}
 
 
-def run_case(case, row_offset=True):
+def run_case(case, row_offset=True, operator="auto", outputs=OUTPUTS):
     """Evaluate a golden case; bilinear adapt-density meshes reproduce autoarray's row offset by default."""
     nnls = case["nnls"]
-    key = (nnls["jacobi_preconditioning"], nnls["target_kappa"])
+    key = (nnls["jacobi_preconditioning"], nnls["target_kappa"], operator)
     engine = _ENGINES.setdefault(key, Engine(EngineConfig(nnls_jacobi_preconditioning=key[0],
-                                                          nnls_target_kappa=key[1])))
+                                                          nnls_target_kappa=key[1], operator=operator)))
     dkey = case["name"].split("__")[0] + str(hash(str(case["dataset"]["data"])))
     if dkey not in _PREPARED:
         _PREPARED[dkey] = engine.prepare(golden.arrays(case["dataset"]))
@@ -35,7 +35,7 @@ def run_case(case, row_offset=True):
             obj["mesh"]["autoarray_row_offset"] = row_offset
     _PREPARED["last"] = _PREPARED[dkey]
     return engine.evaluate(_PREPARED[dkey], {"linear_objects": objects, "settings": case["settings"],
-                                             "outputs": OUTPUTS})
+                                             "outputs": outputs})
 
 
 def _close(name, ours, theirs, rel):
@@ -71,13 +71,16 @@ def test_fp64_case_agrees_with_autoarray(name):
 
 @pytest.mark.parametrize("name", MIXED)
 def test_mixed_precision_case_agrees_with_autoarray(name):
+    """Mixed precision rounds differently on each implementation; both must stay as close to the fp64 answer as
+    autoarray's own mixed-precision run is (within 3x its shift, or 1e-5)."""
     case = golden.load(name)
     exp = case["expected"]
     out = run_case(case)
-    for key in ("data_vector", "mapping_matrix"):
+    for key in ("data_vector", "mapping_matrix", "curvature_matrix"):
         _close(key, out[key], exp[key], 1e-6)
-    _close("curvature_matrix", out["curvature_matrix"], exp["curvature_matrix"], 1e-5)
-    assert out["figure_of_merit"] == pytest.approx(exp["figure_of_merit"], abs=1e-2)
+    shift = abs(exp["figure_of_merit"] - case["expected_fp64_figure_of_merit"])
+    assert out["figure_of_merit"] == pytest.approx(exp["figure_of_merit"], abs=max(1e-5, 3 * shift))
+    assert out["figure_of_merit"] == pytest.approx(case["expected_fp64_figure_of_merit"], abs=max(1e-5, 4 * shift))
 
 
 def _has(case, reg):
@@ -114,3 +117,22 @@ def test_exponential_kernel_gap_is_autoarrays_distance_round_off(name):
     _close("autoarray formula", h(autoarray_d), expected, 1e-12)
     ours = out["regularization_matrix"]
     _close("exact formula", ours[-len(exact_d):, -len(exact_d):], h(exact_d), 1e-12)
+
+
+BACKEND_CASES = [c for c in golden.cases() if any(k in c for k in ("rect_uniform__constant__pos_edge",
+                 "delaunay__adapt_split__posneg", "gaussians_rect", "basis", "mixed", "traced_border"))]
+
+
+@pytest.mark.parametrize("name", BACKEND_CASES)
+def test_sparse_and_dense_operators_agree(name):
+    """The CPU (host sparse) and GPU (XLA dense FFT) operator backends give the same inversion."""
+    case = golden.load(name)
+    arrays = ["reconstruction", "model_image", "data_vector", "curvature_matrix"]
+    sparse = run_case(case, operator="sparse", outputs=arrays)
+    dense = run_case(case, operator="dense", outputs=arrays)
+    mixed = case["settings"]["use_mixed_precision"]
+    for key in arrays:
+        # operators agree to round-off (1e-10 on D, F); the solution inherits cond(C)·eps, so 1e-8 there
+        rel = 1e-5 if mixed else (1e-10 if key in ("data_vector", "curvature_matrix") else 1e-8)
+        _close(key, sparse[key], dense[key], rel)
+    assert sparse["figure_of_merit"] == pytest.approx(dense["figure_of_merit"], abs=1e-3 if mixed else 1e-8)

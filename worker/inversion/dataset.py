@@ -14,6 +14,7 @@ import numpy as np
 
 from . import grids
 from .convolution import make_canvas
+from .sparse_operator import convolution_matrix
 from .errors import InputError
 
 
@@ -29,6 +30,7 @@ class ImagingShape:
     border_pixels: int
     mm_canvas: tuple[int, int]
     lp_canvas: tuple[int, int]
+    conv_nnz: int
 
 
 @dataclass(frozen=True)
@@ -104,18 +106,21 @@ def prepare_imaging(data, noise_map, psf, mask, pixel_scales, origin=(0.0, 0.0),
     border = grids.border_slim_indices(mask)
     mm_canvas, mm_in = make_canvas(rc, rc, kernel)
     lp_canvas, lp_in = make_canvas(np.concatenate([rc, blur_rc]), rc, kernel)
+    conv = convolution_matrix(mask, kernel)
     d, n = data[inside], noise[inside]
     shape = ImagingShape(
         shape_native=tuple(mask.shape), pixels=len(rc),
         sub_size_pixelization=int(over_sample_size_pixelization), sub_size_lp=int(over_sample_size_lp),
         blurring_pixels=len(blur_rc), border_pixels=len(border),
-        mm_canvas=mm_canvas.shape, lp_canvas=lp_canvas.shape,
+        mm_canvas=mm_canvas.shape, lp_canvas=lp_canvas.shape, conv_nnz=int(conv.nnz),
     )
     arrays = {
         "data": d, "noise": n, "centres": centres, "sub_pix": sub_pix, "sub_lp": sub_lp, "blurring": blur_grid,
         "border": border.astype(np.int32), "mm_flat": mm_in.astype(np.int32), "mm_kfft": mm_canvas.kernel_fft,
         "lp_flat_in": lp_in.astype(np.int32), "lp_flat_out": lp_canvas.flat_index.astype(np.int32),
         "lp_kfft": lp_canvas.kernel_fft, "noise_normalization": np.sum(np.log(2.0 * np.pi * n**2)),
+        "conv_indptr": conv.indptr.astype(np.int32), "conv_indices": conv.indices.astype(np.int32),
+        "conv_data": conv.data,
     }
     host = {"centres": centres, "sub_pix": sub_pix, "kernel": kernel, "mask": mask,
             "pixel_scales": (sy, sx), "origin": origin}

@@ -54,28 +54,39 @@ class ObjectSpec:
 
 
 class ObjectMatrices(NamedTuple):
-    mapping: jnp.ndarray  # (N, S) unblurred
-    operated: jnp.ndarray  # (N, S) PSF-blurred
+    """Either ``slots`` (mappers, bases: the mapping matrix in coordinate form, to be convolved by the
+    pipeline's operator backend) or dense ``mapping``/``operated`` columns (light profiles, whose operated
+    matrix includes flux blurred in from outside the mask)."""
+
+    mapping: jnp.ndarray | None  # (N, S) unblurred
+    operated: jnp.ndarray | None  # (N, S) PSF-blurred
     regularization: jnp.ndarray | None  # (S, S)
+    slots: tuple | None = None  # (rows (K,), cols (K,), values (K,)): M[rows, cols] += values
 
 
 def _parent(n_pixels: int, sub: int) -> np.ndarray:
     return np.repeat(np.arange(n_pixels), sub * sub)
 
 
-def _blur_mapping(values, cols, parent, n_params, ds, shape, mixed):
-    """Scatter interpolation weights onto the FFT canvas, then convolve: returns (M slim, B)."""
+def slots_to_dense(slots, n_params, ds, shape, mixed):
+    """Dense (M, B) from slot form: scatter onto the FFT canvas, then convolve every column (dense backend)."""
+    rows, cols, values = slots
     h, w = shape.mm_canvas
-    flat = ds["mm_flat"][parent]
     valid = cols >= 0
-    canvas = jnp.zeros((n_params, h * w)).at[jnp.where(valid, cols, n_params), flat[:, None]].add(
+    canvas = jnp.zeros((n_params, h * w)).at[jnp.where(valid, cols, n_params), ds["mm_flat"][rows]].add(
         jnp.where(valid, values, 0.0), mode="drop")
-    if mixed:
-        canvas = canvas.astype(jnp.float32).astype(jnp.float64)  # the mapping matrix is stored in float32
     mapping = canvas[:, ds["mm_flat"]].T
     operated = convolve_columns(canvas, (h, w), ds["mm_kfft"], ds["mm_flat"],
                                 forward_dtype=jnp.float32 if mixed else None)
     return mapping, operated
+
+
+def _slots(rows, cols, values, mixed):
+    """Flatten (K, U) slot tables; in mixed precision the mapping-matrix values are stored in float32."""
+    values = values.reshape(-1)
+    if mixed:
+        values = values.astype(jnp.float32).astype(jnp.float64)
+    return (jnp.broadcast_to(jnp.asarray(rows)[:, None], cols.shape).reshape(-1), cols.reshape(-1), values)
 
 
 def mapper(spec: ObjectSpec, ds: dict, shape, p: dict, settings) -> ObjectMatrices:
@@ -111,8 +122,7 @@ def mapper(spec: ObjectSpec, ds: dict, shape, p: dict, settings) -> ObjectMatric
         if split:
             split_maps = (tri["split_mappings"], tri["split_weights"])
     parent = _parent(n, sub)
-    mapping, operated = _blur_mapping(weights / (sub * sub), mappings, parent, spec.params, ds, shape,
-                                      settings.use_mixed_precision)
+    slots = _slots(parent, mappings, weights / (sub * sub), settings.use_mixed_precision)
     h = None
     if scheme is not None:
         signals = None
@@ -121,7 +131,7 @@ def mapper(spec: ObjectSpec, ds: dict, shape, p: dict, settings) -> ObjectMatric
                                     p["regularization"]["signal_scale"], spec.mesh == "delaunay")
         h = regularization_matrix(scheme, spec.params, p["regularization"], edges=edges, signals=signals,
                                   split=split_maps, centres=mesh_centres)
-    return ObjectMatrices(mapping, operated, h)
+    return ObjectMatrices(None, None, h, slots)
 
 
 def gaussians(spec: ObjectSpec, ds: dict, shape, p: dict, settings) -> ObjectMatrices:
@@ -145,12 +155,10 @@ def gaussians(spec: ObjectSpec, ds: dict, shape, p: dict, settings) -> ObjectMat
 
 def basis(spec: ObjectSpec, ds: dict, shape, p: dict, settings) -> ObjectMatrices:
     """Arbitrary images (n, N): the mapping matrix is their transpose, blurred inside the mask only."""
-    images = p["images"]
     n = shape.pixels
-    cols = jnp.broadcast_to(jnp.arange(spec.params)[None, :], (n, spec.params))
-    mapping, operated = _blur_mapping(images.T, cols, np.arange(n), spec.params, ds, shape,
-                                      settings.use_mixed_precision)
-    return ObjectMatrices(mapping, operated, _chain_regularization(spec, p))
+    cols = jnp.broadcast_to(jnp.arange(spec.params, dtype=jnp.int32)[None, :], (n, spec.params))
+    slots = _slots(np.arange(n), cols, p["images"].T, settings.use_mixed_precision)
+    return ObjectMatrices(None, None, _chain_regularization(spec, p), slots)
 
 
 def _chain_regularization(spec, p):

@@ -19,9 +19,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from . import solvers
+from . import solvers, sparse_operator
+from .convolution import convolve_columns
 from .dataset import ImagingShape
-from .linear_objects import BUILDERS, ObjectSpec
+from .linear_objects import BUILDERS, ObjectSpec, slots_to_dense
 from .regularization import constant_laplacian_logdet_spectrum
 
 SCALARS = ("figure_of_merit", "log_evidence", "log_likelihood", "chi_squared", "regularization_term",
@@ -51,6 +52,7 @@ class Signature:
     outputs: tuple[str, ...] = ()
     batch: int | None = None  # B, or None for a single evaluation
     batch_axes: tuple = ()  # per object: tuple of (leaf path, 0 | None), hashable form of vmap in_axes
+    operator: str = "sparse"  # "sparse": host scipy.sparse curvature (CPU); "dense": XLA FFT + GEMM (GPU)
 
     @property
     def param_ranges(self) -> list[tuple[int, int]]:
@@ -85,26 +87,92 @@ class Signature:
         return tuple(i for i, o in enumerate(self.objects) if o.kind == "mapper")
 
 
+def _curvature_dense(a):
+    """F = AᵀA with A = B/σ, always in float64: autoarray's Settings documentation keeps the noise weighting and
+    the accumulation of F (and D) in fp64 under mixed precision (docs/numerics.md)."""
+    return jnp.dot(a.T, a)
+
+
 def _front(sig: Signature, ds: dict, params: list, diag_value):
-    """Build B, M, D, F, H, C for one evaluation."""
+    """Build D, F, H, C (and what the model image needs) for one evaluation."""
+    mixed = sig.settings.use_mixed_precision
     mats = [BUILDERS[o.kind](o, ds, sig.dataset, p, sig.settings) for o, p in zip(sig.objects, params)]
-    b = jnp.concatenate([m.operated for m in mats], axis=1)
-    m = jnp.concatenate([m.mapping for m in mats], axis=1)
+    ranges = sig.param_ranges
+    slot_ids = [i for i, m in enumerate(mats) if m.slots is not None]
+    dense_ids = [i for i, m in enumerate(mats) if m.slots is None]
     noise = ds["noise"]
-    d = jnp.dot(b.T, ds["data"] / noise**2)
-    a = b / noise[:, None]
-    if sig.settings.use_mixed_precision:  # curvature accumulated in float32
-        a32 = a.astype(jnp.float32)
-        f = jnp.dot(a32.T, a32).astype(jnp.float64)
+    out = {}
+    want_dense = sig.operator == "dense" or {"mapping_matrix", "blurred_mapping_matrix"} & set(sig.outputs)
+    if want_dense:
+        full = [slots_to_dense(m.slots, o.params, ds, sig.dataset, mixed) if m.slots is not None
+                else (m.mapping, m.operated) for m, o in zip(mats, sig.objects)]
+        out["M"] = jnp.concatenate([f[0] for f in full], axis=1)
+        out["B"] = jnp.concatenate([f[1] for f in full], axis=1)
+    if sig.operator == "dense":
+        d = jnp.dot(out["B"].T, ds["data"] / noise**2)
+        f = _curvature_dense(out["B"] / noise[:, None])
     else:
-        f = jnp.dot(a.T, a)
+        # slot columns (mappers, bases) through the sparse host operator, dense columns (light profiles) in JAX;
+        # the slot columns are numbered compactly, then everything is put back in parameter order
+        idx_s = np.concatenate([np.arange(*ranges[i]) for i in slot_ids]) if slot_ids else np.zeros(0, int)
+        idx_g = np.concatenate([np.arange(*ranges[i]) for i in dense_ids]) if dense_ids else np.zeros(0, int)
+        rows, cols, vals, start = [], [], [], 0
+        for i in slot_ids:
+            r, c, v = mats[i].slots
+            rows.append(r)
+            cols.append(jnp.where(c >= 0, c + start, -1))
+            vals.append(v)
+            start += sig.objects[i].params
+        g = (jnp.concatenate([mats[i].operated for i in dense_ids], axis=1) if dense_ids
+             else jnp.zeros((sig.dataset.pixels, 0)))
+        mg = (jnp.concatenate([mats[i].mapping for i in dense_ids], axis=1) if dense_ids
+              else jnp.zeros((sig.dataset.pixels, 0)))
+        p_total = sig.total_params
+        f = jnp.zeros((p_total, p_total))
+        d = jnp.zeros(p_total)
+        if slot_ids:
+            rows, cols, vals = jnp.concatenate(rows), jnp.concatenate(cols), jnp.concatenate(vals)
+            f_ss, f_sg, d_s = sparse_operator.curvature(ds, rows, cols, vals, len(idx_s), g)
+            f = f.at[np.ix_(idx_s, idx_s)].set(f_ss).at[np.ix_(idx_s, idx_g)].set(f_sg)
+            f = f.at[np.ix_(idx_g, idx_s)].set(f_sg.T)
+            d = d.at[idx_s].set(d_s)
+            out["slots"] = (rows, cols, vals)
+        if dense_ids:
+            f = f.at[np.ix_(idx_g, idx_g)].set(_curvature_dense(g / noise[:, None]))
+            d = d.at[idx_g].set(jnp.dot(g.T, ds["data"] / noise**2))
+        out["G"], out["MG"] = g, mg
     unreg = np.concatenate([np.full(o.params, o.regularization is None) for o in sig.objects])
     f = f + jnp.diag(jnp.where(unreg, diag_value, 0.0))
     blocks = [mm.regularization if mm.regularization is not None else jnp.zeros((o.params, o.params))
               for mm, o in zip(mats, sig.objects)]
     h = jax.scipy.linalg.block_diag(*blocks)
     ld_h = sum((_logdet_block(sig.objects[i], blocks[i], params[i]) for i in sig.reduced_objects), jnp.zeros(()))
-    return {"B": b, "M": m, "D": d, "F": f, "H": h, "C": f + h, "ld_h": ld_h}
+    out.update({"D": d, "F": f, "H": h, "C": f + h, "ld_h": ld_h})
+    return out
+
+
+def _images(sig: Signature, ds: dict, sysm, s):
+    """(blurred model image B s, unblurred image M s) for the solution s."""
+    if sig.operator == "dense":
+        return sysm["B"] @ s, sysm["M"] @ s
+    ranges = sig.param_ranges
+    slot_ids = [i for i, o in enumerate(sig.objects) if o.kind != "gaussians"]
+    dense_ids = [i for i, o in enumerate(sig.objects) if o.kind == "gaussians"]
+    n = sig.dataset.pixels
+    unblurred = jnp.zeros(n)
+    model = jnp.zeros(n)
+    if slot_ids:
+        s_s = jnp.concatenate([s[ranges[i][0]:ranges[i][1]] for i in slot_ids])
+        img = sparse_operator.apply_slots(*sysm["slots"], s_s, n)
+        h, w = sig.dataset.mm_canvas
+        canvas = jnp.zeros((1, h * w)).at[0, ds["mm_flat"]].set(img)
+        model = model + convolve_columns(canvas, (h, w), ds["mm_kfft"], ds["mm_flat"])[:, 0]
+        unblurred = unblurred + img
+    if dense_ids:
+        s_g = jnp.concatenate([s[ranges[i][0]:ranges[i][1]] for i in dense_ids])
+        model = model + sysm["G"] @ s_g
+        unblurred = unblurred + sysm["MG"] @ s_g
+    return model, unblurred
 
 
 def _start(sig: Signature, sysm):
@@ -127,7 +195,7 @@ def _fallback(sig: Signature, sysm):
 
 def _back(sig: Signature, ds: dict, sysm, s, chol):
     """Evidence terms and requested arrays for the solution s."""
-    model = sysm["B"] @ s
+    model, unblurred = _images(sig, ds, sysm, s)
     resid = ds["data"] - model
     norm = resid / ds["noise"]
     chi2 = jnp.sum(norm**2)
@@ -154,7 +222,7 @@ def _back(sig: Signature, ds: dict, sysm, s, chol):
     wanted = set(sig.outputs)
     arrays = {"reconstruction": lambda: s, "model_image": lambda: model, "residual_map": lambda: resid,
               "normalized_residual_map": lambda: norm, "chi_squared_map": lambda: norm**2,
-              "mapped_reconstructed_image": lambda: sysm["M"] @ s,
+              "mapped_reconstructed_image": lambda: unblurred,
               "reconstruction_noise_map": lambda: jnp.sqrt(jnp.diag(jnp.linalg.inv(sysm["C"]))),
               "mapping_matrix": lambda: sysm["M"], "blurred_mapping_matrix": lambda: sysm["B"],
               "data_vector": lambda: sysm["D"], "curvature_matrix": lambda: sysm["F"],
