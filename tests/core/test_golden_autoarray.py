@@ -136,3 +136,18 @@ def test_sparse_and_dense_operators_agree(name):
         rel = 1e-5 if mixed else (1e-10 if key in ("data_vector", "curvature_matrix") else 1e-8)
         _close(key, sparse[key], dense[key], rel)
     assert sparse["figure_of_merit"] == pytest.approx(dense["figure_of_merit"], abs=1e-3 if mixed else 1e-8)
+
+
+@pytest.mark.parametrize("name", [c for c in FP64 if "bilinear_density" in c and "traced" not in c])
+def test_bilinear_adapt_density_row_offset_is_corrected(name):
+    """autoarray's RectangularBilinearAdaptDensity maps data one mesh row too low (rows 2..n-1; spec Appendix
+    B.1). By default the service uses rows 1..n-2: its mapping matrix is autoarray's moved up by one row."""
+    case = golden.load(name)
+    n = case["linear_objects"][0]["mesh"]["shape"][0]
+    fixed = run_case(case, row_offset=False, outputs=["mapping_matrix"])
+    theirs = np.asarray(case["expected"]["mapping_matrix"])
+    np.testing.assert_allclose(fixed["mapping_matrix"][:, : n * (n - 1)], theirs[:, n:], atol=1e-12)
+    assert np.all(fixed["mapping_matrix"][:, n * (n - 1):] == 0)  # the bottom row receives no data now
+    col_sums = fixed["mapping_matrix"].sum(axis=0).reshape(n, n)
+    assert np.all(np.abs(col_sums[1:-1, :]).sum(axis=1) > 0)  # every interior row receives data
+    assert np.all(col_sums[[0, -1], :] == 0) and np.all(col_sums[:, [0, -1]] == 0)  # boundary ring empty

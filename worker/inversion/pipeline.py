@@ -238,7 +238,10 @@ def _logdet_block(spec: ObjectSpec, block, p):
     if spec.regularization == "constant" and edges is not None:
         mu = jnp.asarray(constant_laplacian_logdet_spectrum(edges, spec.params))
         return jnp.sum(jnp.log(p["regularization"]["coefficient"] ** 2 * mu + 1e-8))
-    return solvers.logdet_from_cholesky(solvers.cholesky(block))
+    ld = solvers.logdet_from_cholesky(solvers.cholesky(block))
+    # a singular H (e.g. brightness_zeroth alone, which is exactly zero at the brightest pixel) has no evidence:
+    # report NaN rather than the +inf that ln det H = -inf would put into the log evidence
+    return jnp.where(jnp.isfinite(ld), ld, jnp.nan)
 
 
 def _unbatched(sig: Signature, ds, params, diag_value):
