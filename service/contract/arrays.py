@@ -51,7 +51,7 @@ def encode(array: Any) -> dict[str, Any]:
     """Encode an array-like as the msgpack map ``{dtype, shape, data}`` (little-endian, C order)."""
     arr = np.asarray(array)
     wire = _wire_dtype(arr.dtype)
-    arr = np.ascontiguousarray(arr, dtype=wire)
+    arr = np.asarray(arr, dtype=wire, order="C")
     return {"dtype": wire.str, "shape": list(arr.shape), "data": arr.tobytes()}
 
 

@@ -88,6 +88,7 @@ class RectangularBilinearAdaptDensity(_Strict):
 
     type: Literal["rectangular_bilinear_adapt_density"]
     shape: tuple[int, int] = Field(description="[n, n] source pixels, square, at least 3x3")
+    autoarray_row_offset: bool = Field(False, description="reproduce autoarray's one-row offset (spec Appendix B.1)")
 
     @field_validator("shape")
     @classmethod
@@ -104,6 +105,7 @@ class Delaunay(_Strict):
     type: Literal["delaunay"]
     vertices: FloatArray = Field(description="(S, 2) or batched (B, S, 2) vertices (y, x) in the source plane")
     zeroed_pixels: int = Field(0, ge=0, description="the last `zeroed_pixels` vertices form the zeroed edge ring")
+    areas_factor: float = Field(0.5, gt=0, allow_inf_nan=False, description="split-point distance factor")
 
 
 Mesh = Annotated[RectangularUniform | RectangularBilinearAdaptDensity | Delaunay, Field(discriminator="type")]
@@ -190,6 +192,10 @@ class Mapper(_Strict):
     source_grid: FloatArray | None = Field(
         None, description="(N_sub, 2) or (B, N_sub, 2) traced over-sampled grid, slim sub-pixel order; "
         "omitted = the image-plane grid"
+    )
+    source_grid_slim: FloatArray | None = Field(
+        None, description="(N, 2) or (B, N, 2) traced pixel centres; needed with a traced over-sampled source_grid "
+        "for border relocation and the adapt-density mesh"
     )
     regularization: Regularization | None = None
     adapt_image: FloatArray | None = Field(None, description="(N,) or (B, N) adapt image for adaptive schemes")

@@ -100,6 +100,9 @@ class InversionResult(_Out):
     noise_normalization: Scalar
     settings: ResolvedSettings
     timings: Timings
+    solver_certified: bool | list[bool] | None = Field(
+        None, description="positive-only solves: whether the solver certified optimality (per batch element)"
+    )
     reconstruction: ArrayOut = None
     reconstruction_noise_map: ArrayOut = None
     model_image: ArrayOut = None

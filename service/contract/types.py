@@ -52,6 +52,8 @@ def to_array(value: Any) -> np.ndarray:
             return arrays.decode(value)
         if isinstance(value, (list, tuple)):
             return arrays.from_nested(list(value))
+        if isinstance(value, str):  # "NaN", "Infinity", "-Infinity"
+            return arrays.from_nested(value)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return np.asarray(float(value))
     except arrays.ArrayCodecError as exc:

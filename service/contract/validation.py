@@ -179,10 +179,13 @@ def _check_regularization(reg: Any, loc: Loc, batch: _Batch, errors: list) -> No
 
 def _check_mapper(obj: Mapper, loc: Loc, meta: DatasetMeta, batch: _Batch, errors: list) -> None:
     n_sub = meta.sub_pixels_pixelization
+    mesh = obj.mesh
     if obj.source_grid is not None:
         _shaped(obj.source_grid, loc + ("source_grid",), (n_sub, 2),
                 f"(N_sub, 2) = ({n_sub}, 2), the dataset's over-sampled pixelization grid", batch, errors)
-    mesh = obj.mesh
+    if obj.source_grid_slim is not None:
+        _shaped(obj.source_grid_slim, loc + ("source_grid_slim",), (meta.pixels, 2),
+                f"(N, 2) = ({meta.pixels}, 2), the traced pixel centres", batch, errors)
     if isinstance(mesh, Delaunay):
         vloc = loc + ("mesh", "vertices")
         if _shaped(mesh.vertices, vloc, (None, 2), "(S, 2)", batch, errors):
