@@ -76,7 +76,7 @@ class WarmSpec(_Section):
     Missing arrays of the linear objects (source grids, vertices, sigmas, ...) are synthesised by the worker.
     """
 
-    name: str = "warm"
+    name: str = "small-rectangular"
     shape_native: tuple[int, int] = (20, 20)
     pixel_scales: float = 0.1
     mask_radius: float | None = Field(0.8, description="circular mask radius in arcsec; null = no mask")
@@ -108,6 +108,7 @@ class WorkerConfig(_Section):
     heartbeat_interval_s: float = Field(2.0, gt=0)
     heartbeat_ttl_s: float = Field(10.0, gt=0)
     ready_file: str | None = Field(None, description="touched while warm (container health checks)")
+    buckets: list[int] | None = Field(None, description="batch bucket sizes the engine pads to (null = its default)")
 
 
 class ServerConfig(BaseSettings):
@@ -140,7 +141,10 @@ class ServerConfig(BaseSettings):
 
     def engine_config(self) -> dict[str, Any]:
         """The dict handed to ``Engine(...)``: solver options and server defaults."""
-        return {"nnls": self.nnls.model_dump(), "settings": self.settings.model_dump()}
+        cfg: dict[str, Any] = {"nnls": self.nnls.model_dump(), "settings": self.settings.model_dump()}
+        if self.worker.buckets:
+            cfg["buckets"] = list(self.worker.buckets)
+        return cfg
 
 
 def config_path() -> Path:

@@ -1,0 +1,149 @@
+"""Composition root of the API process: ``create_app()`` wires config, Redis, store, queue, routers, handlers.
+
+This process never imports JAX (a test checks it in a fresh interpreter): the work happens in the workers.
+Every error leaves as an RFC 9457 problem body; nothing of the server's internals (paths, tracebacks) does.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio.to_thread
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from pydantic.json_schema import models_json_schema
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from service.config import ServerConfig, load_config
+from service.contract import problems
+from service.contract.models import ImagingDataset, InversionRequest, Settings
+from service.contract.names import Names
+from service.contract.responses import Problem
+from service.contract.validation import InvalidInput
+from service.errors import ProblemError
+from service.metrics import Metrics, MetricsMiddleware
+from service.negotiation import problem_response
+from service.queue import JobQueue
+from service.routes import datasets, health, inversions, jobs, settings
+from service.security import require_api_key
+from service.store import DatasetStore
+
+log = logging.getLogger("service")
+
+VERSION = "0.1.0"
+DESCRIPTION = """\
+Evaluate autoarray-compatible linear inversions (pixelized sources, multi-Gaussian expansions, arbitrary bases)
+over HTTP: register an imaging dataset once, then evaluate many parameter sets, one at a time or in batches.
+Bodies are JSON or msgpack (`application/vnd.msgpack`; arrays as `{dtype, shape, data}` maps); answers follow
+`Accept`. Errors are RFC 9457 problem details naming the offending field.
+"""
+_THREADS = 200  # sync routes run in the thread pool; waiting requests each hold one thread
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI):
+    anyio.to_thread.current_default_thread_limiter().total_tokens = _THREADS
+    log.info("API ready: namespace %r, queue %r", app.state.config.namespace, app.state.names.queue)
+    try:
+        yield
+    finally:
+        app.state.redis.close()
+
+
+# --------------------------------------------------------------------------------------------------- handlers
+async def _on_problem(request: Request, exc: ProblemError) -> Response:
+    return problem_response(exc.body, exc.headers)
+
+
+async def _on_invalid(request: Request, exc: InvalidInput) -> Response:
+    return problem_response(problems.invalid_input(exc.errors))
+
+
+async def _on_request_validation(request: Request, exc: RequestValidationError) -> Response:
+    errors = [(tuple(e.get("loc", ())), str(e.get("msg", "invalid")).removeprefix("Value error, "))
+              for e in exc.errors()]
+    return problem_response(problems.invalid_input(errors))
+
+
+async def _on_http(request: Request, exc: StarletteHTTPException) -> Response:
+    titles = {404: "Not found", 405: "Method not allowed"}
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"there is no resource at {request.url.path}"
+    body = problems.problem(exc.status_code, titles.get(exc.status_code, "HTTP error"), detail)
+    return problem_response(body, dict(exc.headers or {}))
+
+
+async def _on_redis_down(request: Request, exc: Exception) -> Response:
+    log.warning("Redis unavailable: %s", type(exc).__name__)
+    body = problems.problem(503, "Service unavailable", "the job store (Redis) is unreachable; retry shortly",
+                            type=problems.UNAVAILABLE)
+    return problem_response(body, {"Retry-After": "5"})
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    body = problems.problem(500, "Internal server error", "an unexpected error occurred; it was logged",
+                            type=problems.INTERNAL)
+    return problem_response(body)
+
+
+def _install_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ProblemError, _on_problem)
+    app.add_exception_handler(InvalidInput, _on_invalid)
+    app.add_exception_handler(RequestValidationError, _on_request_validation)
+    app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(RedisConnectionError, _on_redis_down)
+    app.add_exception_handler(RedisTimeoutError, _on_redis_down)
+    app.add_exception_handler(Exception, _on_unexpected)
+
+
+# --------------------------------------------------------------------------------------------------- OpenAPI
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema plus the request models parsed by :mod:`service.negotiation` and the problem body."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    _, defs = models_json_schema(
+        [(ImagingDataset, "validation"), (InversionRequest, "validation"), (Settings, "validation"),
+         (Problem, "serialization")],
+        ref_template="#/components/schemas/{model}",
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for name, model_schema in defs.get("$defs", {}).items():
+        components.setdefault(name, model_schema)
+    schema["components"]["schemas"] = dict(sorted(components.items()))
+    app.openapi_schema = schema
+    return schema
+
+
+# --------------------------------------------------------------------------------------------------- factory
+def create_app(config: ServerConfig | None = None) -> FastAPI:
+    """Build the API application (Redis is connected lazily, so building it needs no server)."""
+    config = config or load_config()
+    app = FastAPI(title="Inversion service", version=VERSION, description=DESCRIPTION, lifespan=_lifespan)
+    names = Names(config.namespace)
+    redis = Redis.from_url(config.redis_url, socket_connect_timeout=2, socket_keepalive=True,
+                           health_check_interval=30)
+    app.state.config = config
+    app.state.names = names
+    app.state.redis = redis
+    app.state.store = DatasetStore(redis, names, config.datasets.ttl_s)
+    app.state.queue = JobQueue(redis, names, config.jobs, config.limits)
+    app.state.metrics = Metrics()
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+
+    secured = [Depends(require_api_key)]
+    for module in (datasets, inversions, jobs, settings):
+        app.include_router(module.router, dependencies=secured)
+    app.include_router(health.router)
+    _install_handlers(app)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,91 @@
+"""``POST /inversions``: validate against the dataset, enqueue one job, answer 200 in time or 202 + Location."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from service.contract import problems
+from service.contract.models import InversionRequest, resolve_settings
+from service.contract.responses import InversionResult, JobView
+from service.contract.validation import check_inversion
+from service.deps import ConfigDep, MediaTypeDep, QueueDep, StoreDep
+from service.errors import ProblemError, not_found, unavailable
+from service.negotiation import body_of, openapi_body, openapi_problems, openapi_response, respond
+from service.prefer import applied_header, parse_prefer
+from service.queue import QueueFull
+
+router = APIRouter(tags=["inversions"])
+
+PREFER_DOC = (
+    "By default the answer is 200 with the result if the job finishes within the server's wait limit, else 202 "
+    "with `Location: /jobs/{id}`. `Prefer: wait=N` sets the limit for this request (capped by the server), "
+    "`Prefer: respond-async` always answers 202. `Preference-Applied` echoes what was honoured."
+)
+
+
+@router.post(
+    "/inversions",
+    summary="Evaluate an inversion (one job, any batch size)",
+    description=PREFER_DOC,
+    openapi_extra=openapi_body(InversionRequest),
+    responses={
+        200: openapi_response(InversionResult, "The result"),
+        202: openapi_response(JobView, "Accepted: poll the Location"),
+        **openapi_problems(400, 401, 404, 406, 409, 413, 415, 422, 503),
+    },
+)
+def create_inversion(
+    body: Annotated[InversionRequest, Depends(body_of(InversionRequest))],
+    request: Request,
+    config: ConfigDep,
+    store: StoreDep,
+    queue: QueueDep,
+    mt: MediaTypeDep,
+) -> Response:
+    meta = store.meta(body.dataset_id)
+    if meta is None:
+        raise not_found("dataset", body.dataset_id, loc=["body", "dataset_id"])
+    settings = resolve_settings(body.settings, config.settings)
+    batch_size = check_inversion(body, meta, config.limits.max_batch)
+    payload = {
+        "dataset_id": body.dataset_id,
+        "batch_size": batch_size,
+        "request": {
+            "linear_objects": [obj.model_dump() for obj in body.linear_objects],
+            "settings": settings.model_dump(),
+            "outputs": list(body.outputs),
+        },
+    }
+    metrics = request.app.state.metrics
+    try:
+        job_id = queue.enqueue(payload, description=f"inversion dataset={body.dataset_id[:12]} B={batch_size}")
+    except QueueFull:
+        metrics.jobs.labels("rejected_full").inc()
+        raise unavailable(f"the queue holds {config.limits.max_queued_jobs} jobs already; retry later") from None
+    metrics.jobs.labels("enqueued").inc()
+
+    prefs = parse_prefer(request.headers.getlist("prefer"))
+    wait = 0.0 if prefs.respond_async else min(
+        prefs.wait_s if prefs.wait_s is not None else config.jobs.default_wait_s, config.jobs.max_wait_s
+    )
+    envelope = queue.wait(job_id, wait) if wait > 0 else None
+    headers = {}
+    applied = applied_header(prefs, wait)
+    if applied:
+        headers["Preference-Applied"] = applied
+    if envelope is None:
+        view = queue.view(job_id) or {"job_id": job_id, "status": "queued", "result": None, "error": None}
+        return respond(view, mt, status_code=202, headers={**headers, "Location": f"/jobs/{job_id}"})
+    if "result" in envelope:
+        metrics.jobs.labels("finished").inc()
+        metrics.observe_result(envelope["result"])
+        return respond(envelope["result"], mt, headers=headers)
+    if envelope.get("canceled"):
+        metrics.jobs.labels("canceled").inc()
+        raise ProblemError(problems.problem(409, "Canceled", "the job was canceled before it finished",
+                                            type=problems.CONFLICT, job_id=job_id), headers=headers)
+    metrics.jobs.labels("failed").inc()
+    raise ProblemError({**envelope["error"], "job_id": job_id}, headers=headers)
