@@ -30,6 +30,21 @@ def test_batch_equals_singles(engine, prepared, pos):
                                    atol=1e-9 * np.abs(one["reconstruction"]).max())
 
 
+def test_dense_backend_batch_equals_singles(prepared):
+    """The GPU (dense, vmap) batch path: same numbers as single calls on the same backend."""
+    from worker.engine import Engine, EngineConfig
+
+    engine = Engine(EngineConfig(operator="dense"))
+    coefs = np.array([0.4, 7.0])
+    req = {"settings": settings(pos=True), "outputs": ["reconstruction"]}
+    batch = engine.evaluate(prepared, dict(req, linear_objects=[rect_constant(coefs, shape=(5, 5))]))
+    for i in range(2):
+        one = engine.evaluate(prepared, dict(req, linear_objects=[rect_constant(coefs[i], shape=(5, 5))]))
+        assert batch["figure_of_merit"][i] == pytest.approx(one["figure_of_merit"], rel=1e-9)
+        np.testing.assert_allclose(batch["reconstruction"][i], one["reconstruction"], rtol=1e-9,
+                                   atol=1e-9 * np.abs(one["reconstruction"]).max())
+
+
 def test_delaunay_batch_equals_singles(engine, prepared):
     rng = np.random.default_rng(2)
     verts = np.stack([rng.uniform(-1.2, 1.2, (20, 2)) for _ in range(2)])
