@@ -12,15 +12,15 @@ from .conftest import rect_constant, settings
 
 
 @hsettings(max_examples=25, deadline=None)
-@given(n=st.integers(2, 24), seed=st.integers(0, 2**31 - 1), log_cond=st.floats(0, 8))
-def test_nnls_satisfies_kkt(n, seed, log_cond):
+@given(n=st.integers(2, 24), seed=st.integers(0, 2**31 - 1), log_cond=st.floats(0, 8), compact=st.booleans())
+def test_nnls_satisfies_kkt(n, seed, log_cond, compact):
     rng = np.random.default_rng(seed)
     u, _ = np.linalg.qr(rng.normal(size=(n, n)))
     q = (u * np.logspace(0, log_cond, n)) @ u.T
     q = 0.5 * (q + q.T)
     rhs = rng.normal(size=n) * np.sqrt(np.diag(q))
     x_unc = np.linalg.solve(q, rhs)
-    x, certified, _ = solvers.bpp_nnls(jnp.asarray(q), jnp.asarray(rhs), jnp.asarray(x_unc > 0))
+    x, certified, _ = solvers.bpp_nnls(jnp.asarray(q), jnp.asarray(rhs), jnp.asarray(x_unc > 0), compact=compact)
     x = np.asarray(x)
     assert bool(certified)
     grad = q @ x - rhs

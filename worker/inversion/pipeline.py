@@ -184,7 +184,9 @@ def _start(sig: Signature, sysm):
     keep = sig.free_indices
     q, rhs = c[np.ix_(keep, keep)], d[keep]
     x_unc = solvers.cho_solve(solvers.cholesky(q), rhs)
-    x, ok, _ = solvers.bpp_nnls(q, rhs, x_unc > 0, sig.nnls.max_iter)
+    # lanes run one at a time on the sparse (CPU) backend, where the free-block factorisation pays off; under
+    # vmap (dense backend) lax.switch would evaluate every block size, so the full masked solve is used there
+    x, ok, _ = solvers.bpp_nnls(q, rhs, x_unc > 0, sig.nnls.max_iter, compact=sig.operator == "sparse")
     return {"x": x, "certified": ok}
 
 
