@@ -1,0 +1,36 @@
+"""Fixtures for the client tests: the real service stack of tests/service (Redis, uvicorn API, JAX worker).
+
+The fixtures are the service tests' own, imported here so that this directory gets them too. pytest keeps one
+instance per directory that registers them, so a run of tests/service and tests/client together starts the
+(session-scoped) stack once for each directory; tests/client alone starts one.
+"""
+
+from __future__ import annotations
+
+import pytest
+from inversion_client import InversionClient
+
+import service.contract.serializer  # noqa: F401  (RQ resolves SERIALIZER by attribute: the module must be loaded)
+from tests.service.conftest import _bare_stack, bare, compile_cache, redis_url, stack, workdir
+from tests.service.data import imaging
+
+__all__ = ["_bare_stack", "bare", "compile_cache", "redis_url", "stack", "workdir"]
+
+
+@pytest.fixture(scope="session")
+def api(stack):
+    """An :class:`InversionClient` of the main stack (API + one warm worker)."""
+    with InversionClient(stack.url, timeout=120) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    """The tiny imaging dataset the stack's worker is warm for (12x12, sub 1, 3x3 PSF), numpy arrays."""
+    return imaging()
+
+
+@pytest.fixture(scope="session")
+def dataset_id(api, tiny):
+    return api.register_imaging(tiny["data"], tiny["noise_map"], tiny["psf"], tiny["mask"], tiny["pixel_scales"],
+                                over_sample_size_pixelization=1, over_sample_size_lp=1)
