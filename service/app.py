@@ -7,19 +7,22 @@ Every error leaves as an RFC 9457 problem body; nothing of the server's internal
 from __future__ import annotations
 
 import logging
+import threading
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio.to_thread
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from service.config import ServerConfig, load_config
 from service.contract import problems
@@ -47,13 +50,30 @@ Bodies are JSON or msgpack (`application/vnd.msgpack`; arrays as `{dtype, shape,
 _THREADS = 200  # sync routes run in the thread pool; waiting requests each hold one thread
 
 
+def _reap_forever(queue: JobQueue, interval_s: float, stop: threading.Event) -> None:
+    """Background thread: fail or requeue the jobs of dead workers and jobs past their deadline."""
+    while not stop.wait(interval_s):
+        try:
+            queue.reap()
+        except RedisError:
+            pass  # Redis is down: the requests answer 503 meanwhile; reaping resumes when it is back
+        except Exception:
+            log.exception("reaping jobs failed")
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI):
     anyio.to_thread.current_default_thread_limiter().total_tokens = _THREADS
+    stop = threading.Event()
+    reaper = threading.Thread(target=_reap_forever, name="reaper", daemon=True,
+                              args=(app.state.queue, app.state.config.jobs.reap_interval_s, stop))
+    reaper.start()
     log.info("API ready: namespace %r, queue %r", app.state.config.namespace, app.state.names.queue)
     try:
         yield
     finally:
+        stop.set()
+        reaper.join(timeout=5)
         app.state.redis.close()
 
 
@@ -128,14 +148,15 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 def create_app(config: ServerConfig | None = None) -> FastAPI:
     """Build the API application (Redis is connected lazily, so building it needs no server)."""
     config = config or load_config()
-    app = FastAPI(title="Inversion service", version=VERSION, description=DESCRIPTION, lifespan=_lifespan)
+    app = FastAPI(title="Inversion service", version=VERSION, description=DESCRIPTION, lifespan=_lifespan,
+                  openapi_url=None, docs_url=None, redoc_url=None)
     names = Names(config.namespace)
-    redis = Redis.from_url(config.redis_url, socket_connect_timeout=2, socket_keepalive=True,
+    redis = Redis.from_url(config.redis_url, socket_connect_timeout=2, socket_timeout=10, socket_keepalive=True,
                            health_check_interval=30)
     app.state.config = config
     app.state.names = names
     app.state.redis = redis
-    app.state.store = DatasetStore(redis, names, config.datasets.ttl_s)
+    app.state.store = DatasetStore(redis, names, config.datasets.ttl_s, config.limits.max_sub_pixels)
     app.state.queue = JobQueue(redis, names, config.jobs, config.limits)
     app.state.metrics = Metrics()
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
@@ -144,6 +165,19 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     for module in (datasets, inversions, jobs, settings):
         app.include_router(module.router, dependencies=secured)
     app.include_router(health.router)
+    _install_docs(app, secured)
     _install_handlers(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _install_docs(app: FastAPI, dependencies: list) -> None:
+    """``/openapi.json`` and ``/docs``, behind the API keys like every route but the probes."""
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=dependencies)
+    def openapi_document() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=dependencies)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")

@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 from service.contract.models import ResolvedSettings
@@ -46,11 +46,26 @@ class NnlsConfig(_Section):
 
 
 class Limits(_Section):
-    """Request limits."""
+    """Request limits and the per-key fair share (a key = one API key, or everyone when the service is open)."""
 
     max_body_bytes: int = Field(256 * 1024 * 1024, ge=1024, description="larger bodies are answered 413")
     max_batch: int = Field(4096, ge=1, description="largest batch axis B of one request")
-    max_queued_jobs: int = Field(1000, ge=1, description="beyond this many queued jobs, answer 503")
+    max_sub_pixels: int = Field(8 * 1024 * 1024, ge=1, description="largest over-sampled grid of a dataset "
+                                "(unmasked pixels x over_sample_size^2)")
+    max_queued_jobs: int = Field(1000, ge=1, description="beyond this many jobs waiting for a worker, answer 503")
+    per_key_max_jobs: int = Field(256, ge=1, description="unfinished jobs of one key; more are answered 429")
+    per_key_max_evaluations: int = Field(
+        262144, ge=1, description="summed batch sizes of one key's unfinished jobs; more are answered 429")
+    per_key_concurrency: int | None = Field(
+        4, ge=1, description="jobs of one key in the queue or running at once; the others wait their turn "
+        "(null = no limit)")
+    retry_after_s: int = Field(2, ge=1, description="Retry-After of 429 and queue-full 503 answers")
+
+    @model_validator(mode="after")
+    def _evaluations_cover_a_batch(self) -> Limits:
+        if self.per_key_max_evaluations < self.max_batch:
+            raise ValueError("per_key_max_evaluations must be at least max_batch (else a full batch never fits)")
+        return self
 
 
 class JobsConfig(_Section):
@@ -62,6 +77,11 @@ class JobsConfig(_Section):
     queued_ttl_s: int = Field(86400, ge=1, description="a job not started within this time is discarded")
     result_ttl_s: int = Field(3600, ge=1, description="finished results are kept this long")
     failure_ttl_s: int = Field(86400, ge=1, description="failed jobs are kept this long")
+    worker_lost_retries: int = Field(1, ge=0, description="times a job whose worker died is queued again "
+                                     "before it is failed")
+    timeout_grace_s: float = Field(30.0, ge=0, description="a job still running this long after job_timeout_s "
+                                   "is failed by the API (the worker itself stops at job_timeout_s)")
+    reap_interval_s: float = Field(1.0, gt=0, description="how often the API looks for jobs of dead workers")
 
 
 class DatasetsConfig(_Section):

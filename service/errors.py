@@ -43,6 +43,12 @@ def unavailable(detail: str, retry_after_s: int = 5) -> ProblemError:
                         headers={"Retry-After": str(retry_after_s)})
 
 
+def too_many(detail: str, retry_after_s: int) -> ProblemError:
+    """429 with ``Retry-After``: this API key is at one of its limits."""
+    return ProblemError(problems.problem(429, "Too many requests", detail, type=problems.TOO_MANY_REQUESTS),
+                        headers={"Retry-After": str(retry_after_s)})
+
+
 def malformed(detail: str) -> ProblemError:
     """400: the body could not be decoded at all."""
     return ProblemError(problems.problem(400, "Malformed body", detail, type=problems.MALFORMED_BODY,

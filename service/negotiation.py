@@ -54,8 +54,9 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
 
 
 def _too_large(max_bytes: int) -> ProblemError:
-    return ProblemError(problems.problem(413, "Body too large", f"request bodies are limited to {max_bytes} bytes",
-                                         type=problems.TOO_LARGE))
+    detail = f"request bodies are limited to {max_bytes} bytes"
+    return ProblemError(problems.problem(413, "Body too large", detail, type=problems.TOO_LARGE,
+                                         errors=[(["body"], detail)]))
 
 
 def decode_body(raw: bytes, content_type: str | None) -> Any:
@@ -201,6 +202,7 @@ def openapi_problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """``responses`` entries for problem-details answers."""
     text = {400: "Malformed body", 401: "Missing or wrong API key", 404: "Not found", 406: "Not acceptable",
             409: "Conflict", 413: "Body too large", 415: "Unsupported media type", 422: "Invalid input",
-            503: "Unavailable (Redis down or queue full)"}
+            429: "This API key is at its limit of unfinished jobs or evaluations (see Retry-After)",
+            503: "Unavailable (Redis down or queue full; see Retry-After)"}
     return {s: {"description": text.get(s, "Error"),
                 "content": {problems.PROBLEM_MEDIA_TYPE: {"schema": _ref("Problem")}}} for s in statuses}

@@ -1,9 +1,16 @@
-"""The only module of the API that talks to RQ: enqueue inversion jobs, wait for them, report and cancel them.
+"""The only module of the API that talks to RQ: enqueue inversion jobs, wait for them, report, cancel and reap them.
 
 A job's return value is an *envelope* written by the worker (:mod:`worker.tasks`):
 ``{"result": {...}}`` on success, ``{"error": problem}`` for an input or numerical error, ``{"canceled": true}``
 when a cancel request reached it. A job that raised (timeout, crash) has an RQ failure instead, turned here into
 a problem without server internals.
+
+Jobs never get lost with their worker. While a job runs, its worker's heartbeat thread keeps the job's entry in
+RQ's started-job registry fresh for ``worker.heartbeat_ttl_s`` seconds, but never past the job's deadline
+(``jobs.job_timeout_s + jobs.timeout_grace_s`` after it started). :meth:`JobQueue.reap`, run by the API every
+``jobs.reap_interval_s``, hands the expired entries to RQ's abandoned-job handling: a job whose worker died is
+queued again (``jobs.worker_lost_retries`` times) and then failed as "worker lost"; a job past its deadline is
+failed as "timed out". Either way a failure Result is written, which wakes the requests waiting for it.
 """
 
 from __future__ import annotations
@@ -11,40 +18,56 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from datetime import UTC
 from typing import Any
 
 from redis import Redis
-from rq import Queue
+from rq import Queue, Retry
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.rate_limit import RateLimit, RateLimitRegistry
+from rq.registry import StartedJobRegistry
 from rq.results import Result
 
 from service.config import JobsConfig, Limits
 from service.contract import problems
 from service.contract.names import JOB_FUNCTION, SERIALIZER, Names
+from service.quota import Admission, Quota
 
 log = logging.getLogger(__name__)
 
 _QUEUED = {JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.CREATED, JobStatus.RATE_LIMITED,
            JobStatus.READY_TO_ENQUEUE}
-
-
 _BLOCK_SLICE_MS = 1000
+#: Seconds the RQ death penalty (SIGALRM) waits beyond the job's own, cooperative deadline.
+HARD_TIMEOUT_MARGIN_S = 5
+TIMEOUT, WORKER_LOST = b"timeout", b"worker-lost"
 
 
 class QueueFull(Exception):
-    """More jobs are queued than ``limits.max_queued_jobs``."""
+    """More jobs are waiting for a worker than ``limits.max_queued_jobs``."""
 
 
-def _failure_problem(job_id: str, exc_string: str | None, timeout_s: int | None) -> dict[str, Any]:
-    """The problem of a job that raised in the worker (no traceback or path is exposed)."""
-    if exc_string and "JobTimeoutException" in exc_string:
-        return problems.problem(504, "Job timed out",
-                                f"the evaluation exceeded the job time limit ({timeout_s} s) and was stopped",
-                                type=problems.JOB_FAILED, job_id=job_id)
-    if exc_string and ("AbandonedJobError" in exc_string or "abandoned" in exc_string.lower()):
-        return problems.problem(503, "Worker lost", "the worker running this job stopped before finishing it; "
-                                "submit the request again", type=problems.JOB_FAILED, job_id=job_id)
+class OverQuota(Exception):
+    """The key already has as many unfinished jobs (or evaluations) as its limits allow."""
+
+    def __init__(self, admission: Admission):
+        super().__init__(f"{admission.jobs} jobs, {admission.evaluations} evaluations")
+        self.admission = admission
+
+
+def failure_problem(job_id: str, exc_string: str | None, verdict: bytes | None, jobs: JobsConfig) -> dict[str, Any]:
+    """The problem of a job that did not end by itself in the worker (no traceback or path is exposed)."""
+    if verdict == TIMEOUT or (exc_string and "JobTimeoutException" in exc_string):
+        return problems.problem(
+            504, "Job timed out", f"the evaluation exceeded the job time limit ({jobs.job_timeout_s} s) and was "
+            "stopped; split the batch into smaller requests", type=problems.JOB_FAILED, job_id=job_id)
+    if verdict == WORKER_LOST or (exc_string and "AbandonedJobError" in exc_string):
+        tries = 1 + jobs.worker_lost_retries
+        return problems.problem(
+            503, "Worker lost", f"the worker running this job stopped (crashed or was killed) before finishing it, "
+            f"{tries} time{'s' if tries > 1 else ''}; submit the request again, perhaps with a smaller batch",
+            type=problems.JOB_FAILED, job_id=job_id)
     log.error("job %s failed in the worker: %s", job_id, (exc_string or "").strip().splitlines()[-1:] or "")
     return problems.problem(500, "Job failed", "the worker failed while evaluating this job; the failure was logged",
                             type=problems.INTERNAL, job_id=job_id)
@@ -59,24 +82,42 @@ class JobQueue:
         self.jobs = jobs
         self.limits = limits
         self.queue = Queue(names.queue, connection=redis, serializer=SERIALIZER)
+        key_ttl = jobs.queued_ttl_s + jobs.job_timeout_s + int(jobs.timeout_grace_s) + 60
+        self.quota = Quota(redis, names, limits, Job.redis_job_namespace_prefix, key_ttl)
 
     # ------------------------------------------------------------------------------------------- enqueue
-    def enqueue(self, payload: dict[str, Any], description: str) -> str:
-        """Enqueue one job running ``worker.tasks.run_inversion(payload)``; return its id."""
-        if self.queue.count >= self.limits.max_queued_jobs:
+    def enqueue(self, payload: dict[str, Any], description: str, owner: str, evaluations: int = 1) -> str:
+        """Enqueue one job running ``worker.tasks.run_inversion(payload)`` for ``owner``; return its id.
+
+        Raises :class:`QueueFull` when too many jobs wait for a worker, :class:`OverQuota` when the key is at
+        its limits. The worker stops the job itself at ``job_timeout_s`` (checked between batch chunks); RQ's
+        death penalty is a backstop a few seconds later.
+        """
+        if self.queued() >= self.limits.max_queued_jobs:
             raise QueueFull
         job_id = uuid.uuid4().hex
-        payload = {**payload, "job_id": job_id, "enqueued_at": time.time()}
-        self.queue.enqueue_call(
-            JOB_FUNCTION,
-            args=(payload,),
-            job_id=job_id,
-            timeout=self.jobs.job_timeout_s,
-            result_ttl=self.jobs.result_ttl_s,
-            ttl=self.jobs.queued_ttl_s,
-            failure_ttl=self.jobs.failure_ttl_s,
-            description=description,
-        )
+        admission = self.quota.admit(owner, job_id, evaluations)
+        if not admission.admitted:
+            raise OverQuota(admission)
+        payload = {**payload, "job_id": job_id, "enqueued_at": time.time(), "timeout_s": self.jobs.job_timeout_s}
+        retries = self.jobs.worker_lost_retries
+        concurrency = self.limits.per_key_concurrency
+        try:
+            self.queue.enqueue_call(
+                JOB_FUNCTION,
+                args=(payload,),
+                job_id=job_id,
+                timeout=self.jobs.job_timeout_s + HARD_TIMEOUT_MARGIN_S,
+                result_ttl=self.jobs.result_ttl_s,
+                ttl=self.jobs.queued_ttl_s,
+                failure_ttl=self.jobs.failure_ttl_s,
+                description=description,
+                retry=Retry(max=retries, enqueue_at_front=True) if retries else None,
+                rate_limit=RateLimit(self.names.rate_limit(owner), concurrency) if concurrency else None,
+            )
+        except BaseException:
+            self.quota.release(owner, job_id)
+            raise
         return job_id
 
     # ------------------------------------------------------------------------------------------- results
@@ -88,12 +129,15 @@ class JobQueue:
             value = result.return_value
             if isinstance(value, dict) and ("result" in value or "error" in value or "canceled" in value):
                 return value
-            return {"error": _failure_problem(job_id, "unexpected return value", None)}
+            return {"error": failure_problem(job_id, "unexpected return value", None, self.jobs)}
         if result.type == Result.Type.STOPPED:
             return {"canceled": True}
         if result.type == Result.Type.RETRIED:
             return None
-        return {"error": _failure_problem(job_id, result.exc_string, self.jobs.job_timeout_s)}
+        return {"error": self._failure(job_id, result.exc_string)}
+
+    def _failure(self, job_id: str, exc_string: str | None) -> dict[str, Any]:
+        return failure_problem(job_id, exc_string, self.redis.get(self.names.verdict(job_id)), self.jobs)
 
     def wait(self, job_id: str, timeout_s: float) -> dict[str, Any] | None:
         """Block up to ``timeout_s`` for the job's envelope; None if it is not done by then.
@@ -149,7 +193,7 @@ class JobQueue:
             return {**view, "status": "canceled"}
         if envelope is None:
             if status == JobStatus.FAILED:
-                return {**view, "status": "failed", "error": _failure_problem(job_id, job.exc_info, None)}
+                return {**view, "status": "failed", "error": self._failure(job_id, job.exc_info)}
             return {**view, "status": "running"}
         if "result" in envelope:
             return {**view, "status": "finished", "result": envelope["result"]}
@@ -177,7 +221,72 @@ class JobQueue:
                 pass
         return self.view(job_id)
 
+    # ------------------------------------------------------------------------------------------- reaping
+    def reap(self) -> int:
+        """Requeue or fail the running jobs whose worker stopped beating or whose deadline passed; return how many.
+
+        One API process at a time does this (a lock in Redis). Entries of the started-job registry that expired
+        are classified first by the worker's readiness heartbeat: worker gone = worker lost (retried while
+        retries are left); worker alive = the job overran its deadline (failed as timed out, never retried).
+        RQ's own abandoned-job handling then requeues or fails them, writing the failure Result that wakes
+        waiting requests.
+        """
+        token = uuid.uuid4().hex
+        lock_ms = max(1000, int(self.jobs.reap_interval_s * 5000))
+        if not self.redis.set(self.names.reaper_lock, token, nx=True, px=lock_ms):
+            return 0
+        try:
+            registry = StartedJobRegistry(queue=self.queue)
+            now = time.time()
+            expired = {key.decode(): key.decode().split(":", 1)[0]
+                       for key in self.redis.zrangebyscore(registry.key, 0, int(now))}
+            deadline_s = self.jobs.job_timeout_s + self.jobs.timeout_grace_s
+            reaped = 0
+            for composite, job_id in expired.items():
+                job = self._fetch(job_id)
+                if job is None or job.get_status(refresh=False) != JobStatus.STARTED:
+                    reaped += 1  # a leftover entry; RQ's cleanup drops it
+                    continue
+                started = job.started_at.replace(tzinfo=job.started_at.tzinfo or UTC).timestamp() \
+                    if job.started_at else now
+                alive = bool(job.worker_name) and bool(self.redis.exists(self.names.worker(job.worker_name)))
+                if alive and now - started < deadline_s - 1:
+                    # expired a little early (whole-second scores) while its worker still beats: decide later
+                    self.redis.zadd(registry.key, {composite: int(now) + 2}, xx=True)
+                    continue
+                verdict = TIMEOUT if alive else WORKER_LOST
+                pipe = self.redis.pipeline()
+                pipe.set(self.names.verdict(job_id), verdict, ex=self.jobs.failure_ttl_s)
+                if verdict == TIMEOUT:
+                    pipe.hset(job.key, "retries_left", 0)
+                pipe.execute()
+                log.warning("job %s: %s (worker %s)", job_id,
+                            "past its deadline" if verdict == TIMEOUT else "its worker stopped beating",
+                            job.worker_name)
+                reaped += 1
+            if reaped:
+                registry.cleanup()
+            self._release_stale_slots()
+            return reaped
+        finally:
+            if self.redis.get(self.names.reaper_lock) == token.encode():
+                self.redis.delete(self.names.reaper_lock)
+
+    def _rate_limit_keys(self) -> list[str]:
+        prefix = self.names.rate_limit("")
+        return [k for k in (m.decode() for m in self.redis.smembers(RateLimitRegistry.rl_keys_key))
+                if k.startswith(prefix)]
+
+    def _release_stale_slots(self) -> None:
+        """Free per-key slots held by jobs that no longer exist or ended (e.g. expired in the queue)."""
+        for key in self._rate_limit_keys():
+            RateLimitRegistry(key, self.redis).cleanup()
+
     # ------------------------------------------------------------------------------------------- stats
     def queued(self) -> int:
-        """Number of jobs waiting in the queue."""
-        return self.queue.count
+        """Jobs waiting for a worker: those in the queue and those waiting for their key's turn to enter it."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.llen(self.queue.key)
+        for key in self._rate_limit_keys():
+            pipe.zcard(RateLimitRegistry(key, self.redis).rate_limited_key)
+        return sum(pipe.execute())

@@ -22,14 +22,15 @@ from service.contract.validation import check_imaging
 class DatasetStore:
     """Datasets of one namespace."""
 
-    def __init__(self, redis: Redis, names: Names, ttl_s: int):
+    def __init__(self, redis: Redis, names: Names, ttl_s: int, max_sub_pixels: int | None = None):
         self.redis = redis
         self.names = names
         self.ttl_s = ttl_s or None
+        self.max_sub_pixels = max_sub_pixels
 
     def register(self, ds: ImagingDataset) -> tuple[DatasetMeta, bool]:
         """Validate and store ``ds``; return its metadata and whether it was new."""
-        check_imaging(ds)
+        check_imaging(ds, self.max_sub_pixels)
         canonical = datasets.canonical_imaging(ds)
         blob = datasets.pack(canonical)
         dataset_id = datasets.content_id(blob)

@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,9 @@ class Heartbeat:
     """Refresh ``key`` with ``info`` every ``interval_s`` seconds (expiry ``ttl_s``) until :meth:`stop`."""
 
     def __init__(self, redis: Redis, key: str, info: dict[str, Any], interval_s: float, ttl_s: float,
-                 ready_file: str | None = None):
+                 ready_file: str | None = None, on_beat: Callable[[], None] | None = None):
         self.redis = redis
+        self.on_beat = on_beat  # also run every interval (the worker extends its running job's registration)
         self.key = key
         self.info = {**info, "ready": True}
         self.interval_s = interval_s
@@ -46,8 +48,12 @@ class Heartbeat:
         while not self._stop.wait(self.interval_s):
             try:
                 self.beat()
+                if self.on_beat is not None:
+                    self.on_beat()
             except RedisError as exc:
                 log.warning("heartbeat failed (%s); retrying", type(exc).__name__)
+            except Exception:
+                log.exception("heartbeat callback failed")
 
     def start(self) -> Heartbeat:
         """Beat now, then keep beating in the background."""

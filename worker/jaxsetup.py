@@ -33,16 +33,26 @@ def configure_environment(cfg: WorkerConfig) -> None:
 
 
 def private_dir(path: str) -> Path | None:
-    """Create ``path`` with mode 0700 (or tighten it); None if it is not ours and is writable by others."""
+    """Create ``path`` with mode 0700; None (refused) if it exists writable by others.
+
+    Whoever can write to the compilation cache can make the worker run code of theirs, so a directory that is
+    world-writable, or belongs to another user and is writable by its group, is refused outright (entries may
+    already have been planted; tightening it now would not remove them). A private directory of ours that is
+    merely group/world-readable is tightened to 0700.
+    """
     p = Path(path).expanduser()
-    p.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not p.exists():
+        p.mkdir(mode=0o700, parents=True)
+        os.chmod(p, 0o700)  # mkdir's mode is filtered by the umask
     st = p.stat()
-    if st.st_uid != os.getuid():
-        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-            log.error("compile cache %s belongs to another user and is writable by others; not using it", p)
-            return None
-        return p
-    if stat.S_IMODE(st.st_mode) != 0o700:
+    if not stat.S_ISDIR(st.st_mode):
+        log.error("compile cache %s is not a directory; not using it", p)
+        return None
+    if st.st_mode & stat.S_IWOTH or (st.st_uid != os.getuid() and st.st_mode & stat.S_IWGRP):
+        log.error("compile cache %s is writable by other users (mode %o); refusing to use it: remove it or create "
+                  "it with mode 0700", p, stat.S_IMODE(st.st_mode))
+        return None
+    if st.st_uid == os.getuid() and stat.S_IMODE(st.st_mode) != 0o700:
         os.chmod(p, 0o700)
     return p
 

@@ -10,16 +10,19 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import signal
 import socket
 import sys
+import threading
 import time
 import uuid
 from typing import Any
 
 from redis import Redis
+from redis.exceptions import RedisError
 
 from service.config import ServerConfig, load_config
-from service.contract.names import SERIALIZER, Names
+from service.contract.names import Names
 from worker import jaxsetup
 
 log = logging.getLogger("worker")
@@ -65,11 +68,60 @@ def build_state(config: ServerConfig | None = None):
     return state
 
 
+def _wait_for_redis(redis: Redis, stopping: threading.Event) -> None:
+    """Block until Redis answers again (or a stop signal arrives), with a capped backoff."""
+    delay = 0.5
+    while not stopping.is_set():
+        try:
+            redis.ping()
+            return
+        except RedisError:
+            stopping.wait(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def serve(state: Any, config: ServerConfig, name: str, beat: Any) -> None:
+    """Run RQ work loops until a stop signal; a loop that ends on a Redis outage is restarted, still warm.
+
+    RQ's worker quits when Redis fails while a job is saved (or at teardown); the engine and its compiled
+    pipelines live on here, and a fresh RQ worker of the same name (the name ties running jobs to this process's
+    readiness heartbeat) takes over once Redis answers again. A job caught in the outage is requeued or failed by
+    the API's reaper.
+    """
+    from worker.rqworker import InversionWorker
+
+    stopping = threading.Event()
+    incarnation = 0
+    while not stopping.is_set():
+        worker = InversionWorker(
+            [state.names.queue], name=name, connection=state.redis, default_result_ttl=config.jobs.result_ttl_s,
+            execution_ttl_s=config.worker.heartbeat_ttl_s,
+            deadline_s=config.jobs.job_timeout_s + config.jobs.timeout_grace_s,
+        )
+        if incarnation:
+            log.info("restarting the RQ loop (%d)", incarnation)
+            state.redis.delete(worker.key)  # our previous loop's registration, if its teardown could not run
+        beat.on_beat = worker.beat_running
+        try:
+            worker.work(logging_level=config.log_level, with_scheduler=False)
+        except RedisError as exc:
+            log.warning("worker loop stopped: Redis unavailable (%s)", type(exc).__name__)
+        finally:
+            beat.on_beat = None
+        if worker.stop_signalled:
+            break
+        for sig in (signal.SIGINT, signal.SIGTERM):  # RQ's handlers belong to the finished loop
+            signal.signal(sig, lambda *_: stopping.set())
+        log.warning("worker loop ended without a stop request; reconnecting to Redis")
+        stopping.wait(1.0)  # never spin, whatever ended the loop
+        _wait_for_redis(state.redis, stopping)
+        incarnation += 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run a worker until SIGINT/SIGTERM (a job in progress is finished first)."""
     from worker import tasks
     from worker.heartbeat import Heartbeat
-    from worker.rqworker import InversionWorker
 
     config = load_config()
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -90,10 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         ready_file=config.worker.ready_file,
     ).start()
     log.info("worker %s ready, listening on queue %r", name, state.names.queue)
-    worker = InversionWorker([state.names.queue], name=name, connection=state.redis, serializer=SERIALIZER,
-                             default_result_ttl=config.jobs.result_ttl_s)
     try:
-        worker.work(logging_level=config.log_level, with_scheduler=False)
+        serve(state, config, name, beat)
     finally:
         beat.stop()
         log.info("worker %s stopped", name)

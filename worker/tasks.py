@@ -1,10 +1,14 @@
 """The RQ job function ``run_inversion(payload)`` and the per-process state it uses.
 
 The payload (written by ``service.queue``) is ``{"job_id", "dataset_id", "batch_size", "enqueued_at",
-"request": {"linear_objects", "settings", "outputs"}}`` with numpy arrays. The return value is an envelope:
-``{"result": {...}}``, ``{"error": problem}`` or ``{"canceled": True}``. Input errors and anticipated failures
-never raise, so RQ records them as finished jobs whose problem the API returns faithfully; anything unexpected is
-logged here with its traceback and answered with a generic 500 problem.
+"timeout_s", "request": {"linear_objects", "settings", "outputs"}}`` with numpy arrays. The return value is an
+envelope: ``{"result": {...}}``, ``{"error": problem}`` or ``{"canceled": True}``. Input errors and anticipated
+failures never raise, so RQ records them as finished jobs whose problem the API returns faithfully; anything
+unexpected is logged here with its traceback and answered with a generic 500 problem.
+
+Time limit: the job stops itself ``timeout_s`` after it started. The engine checks between batch chunks (the
+same hook as cancellation), and a result that arrives late is not returned either, so what the API reports
+never depends on which side noticed first.
 """
 
 from __future__ import annotations
@@ -36,10 +40,14 @@ class WorkerState:
     cache: PreparedCache
     info: dict[str, Any] = field(default_factory=dict)
 
-    def evaluate(self, prepared: Any, request: dict[str, Any], job_id: str) -> dict[str, Any]:
-        """Run the engine, letting it poll the cancel flag between batch chunks when it supports that."""
+    def evaluate(self, prepared: Any, request: dict[str, Any], job_id: str, deadline: float) -> dict[str, Any]:
+        """Run the engine, letting it poll the cancel flag and the deadline (``time.monotonic()``) between batch
+        chunks when it supports that."""
         if "cancelled" in inspect.signature(self.engine.evaluate).parameters:
-            return self.engine.evaluate(prepared, request, cancelled=lambda: self.cancel_requested(job_id))
+            def stop() -> bool:
+                return time.monotonic() > deadline or self.cancel_requested(job_id)
+
+            return self.engine.evaluate(prepared, request, cancelled=stop)
         return self.engine.evaluate(prepared, request)
 
     def cancel_requested(self, job_id: str) -> bool:
@@ -118,6 +126,8 @@ def run_inversion(payload: dict[str, Any]) -> dict[str, Any]:
 
     started = time.time()
     job_id = payload.get("job_id", "?")
+    timeout_s = payload.get("timeout_s")
+    deadline = time.monotonic() + (float(timeout_s) if timeout_s else float("inf"))
     queue_ms = max(0.0, (started - float(payload.get("enqueued_at", started))) * 1000.0)
     state = _current_state()
     if state.cancel_requested(job_id):
@@ -125,10 +135,12 @@ def run_inversion(payload: dict[str, Any]) -> dict[str, Any]:
     try:
         prepared = state.cache.get(payload["dataset_id"])
         t0 = time.perf_counter()
-        out = state.evaluate(prepared, payload["request"], job_id)
+        out = state.evaluate(prepared, payload["request"], job_id, deadline)
         compute_ms = (time.perf_counter() - t0) * 1000.0
         if state.cancel_requested(job_id):
             return {"canceled": True}
+        if time.monotonic() > deadline:
+            return {"error": _timed_out(job_id, timeout_s)}
         return {"result": build_result(payload, out, queue_ms, compute_ms)}
     except InputError as exc:
         return {"error": _input_error(exc, job_id)}
@@ -138,17 +150,43 @@ def run_inversion(payload: dict[str, Any]) -> dict[str, Any]:
             "job ran; register it again", type=problems.NOT_FOUND, job_id=job_id,
             errors=[(["body", "dataset_id"], "no such dataset (deleted or expired)")])}
     except JobTimeoutException:
-        log.warning("job %s exceeded its time limit", job_id)
-        return {"error": problems.problem(504, "Job timed out", "the evaluation exceeded the job time limit and was "
-                                          "stopped", type=problems.JOB_FAILED, job_id=job_id)}
+        return {"error": _timed_out(job_id, timeout_s)}
     except Exception as exc:
         if type(exc).__name__ != "Cancelled":  # the engine's "stopped between chunks" signal
-            return _unexpected(exc, job_id)
+            return _unexpected(exc, job_id, payload.get("request"))
+        if time.monotonic() > deadline and not state.cancel_requested(job_id):
+            return {"error": _timed_out(job_id, timeout_s)}
         return {"canceled": True}
 
 
-def _unexpected(exc: BaseException, job_id: str) -> dict[str, Any]:
-    """The envelope of an unanticipated failure: logged in full here, generic for the client."""
+def _timed_out(job_id: str, timeout_s: Any) -> dict[str, Any]:
+    log.warning("job %s exceeded its time limit of %s s", job_id, timeout_s)
+    limit = f" ({timeout_s} s)" if timeout_s else ""
+    return problems.problem(504, "Job timed out", f"the evaluation exceeded the job time limit{limit} and was "
+                            "stopped; split the batch into smaller requests", type=problems.JOB_FAILED, job_id=job_id)
+
+
+def _delaunay_loc(request: dict[str, Any] | None) -> tuple:
+    """Location of the first Delaunay mesh's vertices in the request (for a failed triangulation)."""
+    for i, obj in enumerate((request or {}).get("linear_objects") or []):
+        mesh = obj.get("mesh") if isinstance(obj, dict) else None
+        if isinstance(mesh, dict) and mesh.get("type") == "delaunay":
+            return ("body", "linear_objects", i, "mesh", "vertices")
+    return ("body", "linear_objects")
+
+
+def _unexpected(exc: BaseException, job_id: str, request: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The envelope of an unanticipated failure: logged in full here, generic for the client.
+
+    A Delaunay triangulation that Qhull refuses (degenerate vertices the API's checks did not catch) surfaces as
+    a JAX callback error; it is bad input, so it is answered 422 naming the vertices.
+    """
+    if "QhullError" in f"{type(exc).__name__} {exc}":
+        log.warning("job %s: Delaunay triangulation failed: %s", job_id, str(exc).splitlines()[-1:] or "")
+        loc = _delaunay_loc(request)
+        msg = ("the Delaunay triangulation of these vertices failed (they are degenerate: coincident, collinear "
+               "or cocircular within rounding); move or drop vertices")
+        return {"error": {**problems.invalid_input([(loc, msg)]), "job_id": job_id}}
     if isinstance(exc, MemoryError):
         log.error("job %s ran out of memory", job_id)
         return {"error": problems.problem(507, "Out of memory", "the evaluation needed more memory than the worker "

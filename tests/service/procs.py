@@ -168,6 +168,24 @@ class Stack:
         self.workers.remove(proc)
         return code
 
+    def drain(self) -> None:
+        """Forget every queued or waiting job of this namespace (RQ queue, per-key rate limits and quotas)."""
+        from rq import Queue
+        from rq.rate_limit import RateLimitRegistry
+
+        from service.contract.names import SERIALIZER
+
+        Queue(self.names.queue, connection=self.redis, serializer=SERIALIZER).empty()
+        prefix = self.names.rate_limit("")
+        for raw in self.redis.smembers(RateLimitRegistry.rl_keys_key):
+            key = raw.decode()
+            if key.startswith(prefix):
+                reg = RateLimitRegistry(key, self.redis)
+                self.redis.delete(reg.allowed_key, reg.rate_limited_key, reg.config_key)
+                self.redis.srem(RateLimitRegistry.rl_keys_key, key)
+        for key in self.redis.scan_iter(match=f"{self.namespace}:owner:*"):
+            self.redis.delete(key)
+
     def close(self) -> None:
         if self.client:
             self.client.close()
@@ -175,6 +193,7 @@ class Stack:
             self.stop_worker(proc)
         if self.api:
             self.api.stop()
+        self.drain()
         for key in self.redis.scan_iter(match=f"{self.namespace}*"):
             self.redis.delete(key)
         self.redis.close()

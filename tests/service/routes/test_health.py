@@ -48,7 +48,10 @@ def test_api_keys(redis_url, workdir, compile_cache):
         assert c.get("/settings", headers={"x-api-key": "k-2"}).status_code == 200
         assert c.get("/settings", headers={"authorization": "Bearer k-1"}).status_code == 200
         assert c.get("/healthz").status_code == 200 and c.get("/readyz").status_code == 503
-        assert c.get("/openapi.json").status_code == 200
+        for path in ("/openapi.json", "/docs", "/metrics", "/jobs/0123456789abcdef0123456789abcdef", "/datasets/x"):
+            assert_problem(c.get(path), 401)  # every route but the probes
+        assert c.get("/openapi.json", headers={"x-api-key": "k-1"}).status_code == 200
+        assert c.get("/docs", headers={"x-api-key": "k-1"}).status_code == 200
         c.close()
     finally:
         s.close()

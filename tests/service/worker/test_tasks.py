@@ -19,3 +19,92 @@ def test_build_result_scalars_batches_and_outputs():
     assert result["solver_certified"] == [True, False]
     single = build_result({**payload, "batch_size": None}, {n: np.float64(1) for n in SCALAR_NAMES}, 0, 1)
     assert isinstance(single["log_evidence"], float) and single["timings"]["compiled"] is False
+
+
+# --------------------------------------------------------------------------------------------------- run_inversion
+import time  # noqa: E402
+
+import pytest  # noqa: E402
+
+from service.contract.names import Names  # noqa: E402
+from worker import tasks  # noqa: E402
+from worker.cache import PreparedCache  # noqa: E402
+from worker.inversion import errors as _errors  # noqa: E402, F401  (imported by run_inversion; not timed)
+
+
+class Cancelled(Exception):
+    """Named like the engine's "stopped between chunks" exception."""
+
+
+class FakeRedis:
+    def __init__(self, flags=()):
+        self.flags = set(flags)
+
+    def exists(self, key):
+        return int(key in self.flags)
+
+
+class FakeEngine:
+    """Sleeps ``per_chunk`` before each of ``chunks`` chunks, polling ``cancelled`` like the real engine."""
+
+    def __init__(self, chunks=1, per_chunk=0.0, error=None):
+        self.chunks, self.per_chunk, self.error = chunks, per_chunk, error
+
+    def evaluate(self, prepared, request, cancelled=None):
+        if self.error:
+            raise self.error
+        for _ in range(self.chunks):
+            if cancelled is not None and cancelled():
+                raise Cancelled()
+            time.sleep(self.per_chunk)
+        return {name: 1.0 for name in SCALAR_NAMES}
+
+
+def _run(engine, timeout_s=None, flags=()):
+    names = Names("t")
+    state = tasks.WorkerState(engine, FakeRedis(flags), names,
+                              PreparedCache(lambda i: {"kind": "imaging"}, lambda d: d, 10**6))
+    tasks.bind(state)
+    payload = {"job_id": "j", "dataset_id": "d", "batch_size": None, "enqueued_at": time.time(),
+               "timeout_s": timeout_s, "request": {"linear_objects": [
+                   {"type": "mapper", "mesh": {"type": "rectangular_uniform", "shape": [3, 3]}},
+                   {"type": "mapper", "mesh": {"type": "delaunay", "vertices": [[0, 0], [1, 0], [0, 1]]}}],
+                   "settings": {}, "outputs": []}}
+    try:
+        return tasks.run_inversion(payload)
+    finally:
+        tasks.bind(None)
+
+
+def test_a_job_stops_itself_at_its_deadline_between_chunks():
+    t0 = time.monotonic()
+    envelope = _run(FakeEngine(chunks=50, per_chunk=0.05), timeout_s=0.2)
+    assert time.monotonic() - t0 < 1.0
+    assert envelope["error"]["status"] == 504 and "time limit (0.2 s)" in envelope["error"]["detail"]
+
+
+def test_a_result_that_arrives_after_the_deadline_is_not_returned():
+    envelope = _run(FakeEngine(chunks=1, per_chunk=0.3), timeout_s=0.1)
+    assert envelope["error"]["status"] == 504
+
+
+def test_in_time_results_and_cancellation():
+    assert "result" in _run(FakeEngine(chunks=2, per_chunk=0.01), timeout_s=10)
+    assert "result" in _run(FakeEngine(), timeout_s=None)
+    assert _run(FakeEngine(chunks=5, per_chunk=0.01), flags={"t:cancel:j"}) == {"canceled": True}
+
+
+def test_a_failed_triangulation_is_bad_input_naming_the_vertices():
+    error = RuntimeError("INTERNAL: CpuCallback error calling callback: Traceback (most recent call last):\n"
+                         "  File \"/x/y.py\"\nQhullError: QH6154 Qhull precision error: Initial simplex is flat")
+    envelope = _run(FakeEngine(error=error))
+    problem = envelope["error"]
+    assert problem["status"] == 422 and problem["job_id"] == "j"
+    assert problem["errors"][0]["loc"] == ["body", "linear_objects", 1, "mesh", "vertices"]
+    assert "Traceback" not in str(problem) and ".py" not in str(problem)
+
+
+@pytest.mark.parametrize("error", [RuntimeError("/secret/path.py exploded"), MemoryError()])
+def test_unexpected_failures_are_generic(error):
+    problem = _run(FakeEngine(error=error))["error"]
+    assert problem["status"] in (500, 507) and "secret" not in str(problem)
