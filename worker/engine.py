@@ -233,6 +233,7 @@ class Engine:
             s = v.shape[-2]
             if v.shape[-1] != 2 or s < 3:
                 raise InputError(loc + ("mesh", "vertices"), "must be an array of at least 3 (y, x) vertices")
+            _check_vertices(v, loc + ("mesh", "vertices"))
             zeroed = int(mesh.get("zeroed_pixels", 0))
             if not 0 <= zeroed < s:
                 raise InputError(loc + ("mesh", "zeroed_pixels"), f"must be between 0 and {s - 1}")
@@ -310,6 +311,19 @@ class Engine:
     def warm(self, dataset: dict, request: dict) -> dict:
         """Compile (or load from the persistent cache) the pipeline for this dataset/request shape."""
         return self.evaluate(self.prepare(dataset), request)
+
+
+def _check_vertices(vertices: np.ndarray, loc):
+    """Qhull cannot triangulate fewer than three affinely independent points: refuse such vertex sets (each batch
+    element) with a clear message instead of failing inside the host callback."""
+    sets = vertices.reshape(-1, *vertices.shape[-2:])
+    for b, v in enumerate(sets):
+        centred = v - v.mean(axis=0)
+        scale = np.abs(centred).max()
+        if scale == 0 or np.linalg.matrix_rank(centred / scale, tol=1e-10) < 2:
+            where = f" (batch element {b})" if vertices.ndim == 3 else ""
+            raise InputError(loc, f"are collinear or coincident{where}: a Delaunay mesh needs at least three "
+                                  "vertices that are not on one line")
 
 
 class Cancelled(Exception):

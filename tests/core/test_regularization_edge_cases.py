@@ -49,3 +49,13 @@ def test_adapt_density_mesh_must_be_square(engine, prepared):
     with pytest.raises(InputError) as err:
         engine.evaluate(prepared, {"linear_objects": [obj], "settings": settings()})
     assert err.value.loc == ("linear_objects", 0, "mesh", "shape") and "square" in err.value.msg
+
+
+@pytest.mark.parametrize("vertices", [np.array([[0.0, 0.0], [0.1, 0.1], [0.2, 0.2], [0.3, 0.3]]),
+                                      np.zeros((5, 2))])
+def test_degenerate_delaunay_vertices_are_refused(engine, prepared, vertices):
+    obj = {"type": "mapper", "mesh": {"type": "delaunay", "vertices": vertices, "zeroed_pixels": 0},
+           "regularization": {"type": "constant", "coefficient": 1.0}}
+    with pytest.raises(InputError) as err:
+        engine.evaluate(prepared, {"linear_objects": [obj], "settings": settings()})
+    assert err.value.loc == ("linear_objects", 0, "mesh", "vertices") and "collinear" in err.value.msg
