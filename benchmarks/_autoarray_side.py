@@ -12,10 +12,9 @@ import time
 import jax
 
 jax.config.update("jax_enable_x64", True)  # autoarray's JAX path assumes float64; before jaxnnls is imported
+import autoarray as aa  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-
-import autoarray as aa  # noqa: E402
 
 path, batch, mixed, repeats = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", int(sys.argv[4])
 case = np.load(path)

@@ -44,7 +44,7 @@ class EngineConfig:
         return self.operator
 
     @classmethod
-    def from_dict(cls, cfg: dict | None) -> "EngineConfig":
+    def from_dict(cls, cfg: dict | None) -> EngineConfig:
         cfg = dict(cfg or {})
         nnls = cfg.get("nnls", {})
         return cls(nnls_jacobi_preconditioning=bool(nnls.get("jacobi_preconditioning", True)),
@@ -204,8 +204,8 @@ class Engine:
         n, n_sub = shape.pixels, shape.pixels * shape.sub_size_pixelization**2
         mesh = obj.get("mesh")
         if not isinstance(mesh, dict) or mesh.get("type") not in MESHES:
-            raise InputError(loc + ("mesh", "type"), f"unknown mesh {mesh.get('type') if isinstance(mesh, dict) else mesh!r}; "
-                                                     f"choose from {list(MESHES)}")
+            given = mesh.get("type") if isinstance(mesh, dict) else mesh
+            raise InputError(loc + ("mesh", "type"), f"unknown mesh {given!r}; choose from {list(MESHES)}")
         mtype = mesh["type"]
         has_grid = obj.get("source_grid") is not None
         has_slim = obj.get("source_grid_slim") is not None
@@ -342,7 +342,7 @@ def _with_batch(sig, b):
 
 def _take_lanes(params, batch_axes, lanes):
     out = []
-    for p, ax in zip(params, batch_axes):
+    for p, ax in zip(params, batch_axes, strict=True):
         axd = dict(ax)
         q = {}
         for k, v in p.items():

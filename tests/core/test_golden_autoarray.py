@@ -98,8 +98,9 @@ def test_exponential_kernel_gap_is_autoarrays_distance_round_off(name):
     out = run_case(case)
     mesh_points = np.asarray(obj["mesh"]["vertices"]) if "vertices" in obj["mesh"] else None
     if mesh_points is None:
-        from worker.inversion import meshes
         import jax.numpy as jnp
+
+        from worker.inversion import meshes
 
         sub = _PREPARED["last"].host["sub_pix"]  # the dataset of this case
         mesh_points = np.asarray(meshes.rectangular_uniform_interpolation(jnp.asarray(sub),

@@ -4,7 +4,9 @@ relabelling of the parameters leaves the evidence unchanged."""
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from worker.inversion import solvers
 

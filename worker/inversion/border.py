@@ -1,8 +1,9 @@
 """Border relocation (spec §2.7): pull traced points outside the traced mask border back onto it.
 
-An ellipse is fitted by PCA to the traced centres of the image-plane border pixels: origin o = mean, major axis
-= leading eigenvector of the (ddof=1) covariance of (dx, dy), semi-axes a = max|x'| + 1e-12, b = max|y'| + 1e-12
-in the rotated frame (φ = 0 when the two eigenvalues agree to √eps). A point with q = (x'/a)² + (y'/b)² > 1 is scaled by 1/sqrt(q) in that frame.
+An ellipse is fitted by PCA to the traced centres of the image-plane border pixels: origin o = mean, major
+axis = leading eigenvector of the (ddof=1) covariance of (dx, dy), semi-axes a = max|x'| + 1e-12,
+b = max|y'| + 1e-12 in the rotated frame (φ = 0 when the two eigenvalues agree to √eps). A point with
+q = (x'/a)² + (y'/b)² > 1 is scaled by 1/sqrt(q) in that frame.
 """
 
 from __future__ import annotations

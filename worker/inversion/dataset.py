@@ -14,8 +14,8 @@ import numpy as np
 
 from . import grids
 from .convolution import make_canvas
-from .sparse_operator import convolution_matrix
 from .errors import InputError
+from .sparse_operator import convolution_matrix
 
 
 @dataclass(frozen=True)

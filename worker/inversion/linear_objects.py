@@ -93,10 +93,8 @@ def mapper(spec: ObjectSpec, ds: dict, shape, p: dict, settings) -> ObjectMatric
     n = shape.pixels
     sub = shape.sub_size_pixelization
     points = p["source_grid"] if spec.source_grid else ds["sub_pix"]
-    if spec.source_grid_slim:
-        centres = p["source_grid_slim"]
-    else:
-        centres = ds["centres"]  # only read when no traced grid was given (checked by the engine)
+    # the image-plane centres are only used when no traced grid was given (checked by the engine)
+    centres = p["source_grid_slim"] if spec.source_grid_slim else ds["centres"]
     vertices = p.get("vertices")
     if settings.use_border_relocator:
         ellipse = ellipse_from_border(centres[ds["border"]])

@@ -73,7 +73,7 @@ class Signature:
         p = self.total_params
         if not (self.settings.use_positive_only_solver and self.settings.use_edge_zeroed_pixels):
             return np.arange(p)
-        zeroed = [start + o.zeroed for o, (start, _) in zip(self.objects, self.param_ranges)]
+        zeroed = [start + o.zeroed for o, (start, _) in zip(self.objects, self.param_ranges, strict=True)]
         return np.setdiff1d(np.arange(p), np.concatenate(zeroed))
 
     @property
@@ -96,7 +96,7 @@ def _curvature_dense(a):
 def _front(sig: Signature, ds: dict, params: list, diag_value):
     """Build D, F, H, C (and what the model image needs) for one evaluation."""
     mixed = sig.settings.use_mixed_precision
-    mats = [BUILDERS[o.kind](o, ds, sig.dataset, p, sig.settings) for o, p in zip(sig.objects, params)]
+    mats = [BUILDERS[o.kind](o, ds, sig.dataset, p, sig.settings) for o, p in zip(sig.objects, params, strict=True)]
     ranges = sig.param_ranges
     slot_ids = [i for i, m in enumerate(mats) if m.slots is not None]
     dense_ids = [i for i, m in enumerate(mats) if m.slots is None]
@@ -105,7 +105,7 @@ def _front(sig: Signature, ds: dict, params: list, diag_value):
     want_dense = sig.operator == "dense" or {"mapping_matrix", "blurred_mapping_matrix"} & set(sig.outputs)
     if want_dense:
         full = [slots_to_dense(m.slots, o.params, ds, sig.dataset, mixed) if m.slots is not None
-                else (m.mapping, m.operated) for m, o in zip(mats, sig.objects)]
+                else (m.mapping, m.operated) for m, o in zip(mats, sig.objects, strict=True)]
         out["M"] = jnp.concatenate([f[0] for f in full], axis=1)
         out["B"] = jnp.concatenate([f[1] for f in full], axis=1)
     if sig.operator == "dense":
@@ -144,7 +144,7 @@ def _front(sig: Signature, ds: dict, params: list, diag_value):
     unreg = np.concatenate([np.full(o.params, o.regularization is None) for o in sig.objects])
     f = f + jnp.diag(jnp.where(unreg, diag_value, 0.0))
     blocks = [mm.regularization if mm.regularization is not None else jnp.zeros((o.params, o.params))
-              for mm, o in zip(mats, sig.objects)]
+              for mm, o in zip(mats, sig.objects, strict=True)]
     h = jax.scipy.linalg.block_diag(*blocks)
     ld_h = sum((_logdet_block(sig.objects[i], blocks[i], params[i]) for i in sig.reduced_objects), jnp.zeros(()))
     out.update({"D": d, "F": f, "H": h, "C": f + h, "ld_h": ld_h})
@@ -305,7 +305,7 @@ def _mapped(sig: Signature, ds, params, diag_value):
                 out[key] = value
         return out
 
-    fixed = [strip(p, a, (i,)) for i, (p, a) in enumerate(zip(params, axes))]
+    fixed = [strip(p, a, (i,)) for i, (p, a) in enumerate(zip(params, axes, strict=True))]
 
     def lane(leaves):
         lane_params = [dict(p, **{k: dict(v) for k, v in p.items() if isinstance(v, dict)}) for p in fixed]

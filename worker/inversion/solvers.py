@@ -120,7 +120,7 @@ def bpp_nnls(q, rhs, start_free, max_iter: int = BPP_MAX_ITER, compact: bool = F
 
     x0 = solve(qs, bs, start_free)
     state0 = (start_free, x0, 0, n + 1, BPP_BACKUP, jnp.any(infeasible(start_free, x0)))
-    free, x, it, *_ , still_bad = lax.while_loop(lambda s: s[5] & (s[2] < max_iter), body, state0)
+    _, x, it, *_, still_bad = lax.while_loop(lambda s: s[5] & (s[2] < max_iter), body, state0)
     x = jnp.maximum(x, 0.0) / d
     return x, ~still_bad, it + 1
 
