@@ -43,9 +43,8 @@ def over_sampled_grid(centres: np.ndarray, pixel_scales, sub_size: int) -> np.nd
 
 
 def blurring_mask(mask: np.ndarray, kernel_shape) -> np.ndarray:
-    """True for masked pixels that receive PSF flux from... i.e. lie within the kernel footprint of an unmasked
-    pixel (autoarray's ``derive_mask.blurring_from``): these are the pixels whose light-profile flux is blurred
-    into the mask."""
+    """True for masked pixels within the kernel footprint of an unmasked pixel (autoarray's
+    ``derive_mask.blurring_from``): the pixels whose light-profile flux the PSF blurs into the mask."""
     ky, kx = kernel_shape
     hy, hx = ky // 2, kx // 2
     ny, nx = mask.shape

@@ -77,6 +77,15 @@ class Signature:
         return np.setdiff1d(np.arange(p), np.concatenate(zeroed))
 
     @property
+    def dense_objects(self) -> tuple[int, ...]:
+        """Objects given as dense operated columns (light profiles); all others arrive as interpolation slots."""
+        return tuple(i for i, o in enumerate(self.objects) if o.kind == "gaussians")
+
+    @property
+    def slot_objects(self) -> tuple[int, ...]:
+        return tuple(i for i in range(len(self.objects)) if i not in self.dense_objects)
+
+    @property
     def reduced_objects(self) -> tuple[int, ...]:
         """Objects whose block enters G, ln det C and ln det H (spec §5.1, §6.2)."""
         regularized = [o.regularization is not None for o in self.objects]
@@ -98,8 +107,7 @@ def _front(sig: Signature, ds: dict, params: list, diag_value):
     mixed = sig.settings.use_mixed_precision
     mats = [BUILDERS[o.kind](o, ds, sig.dataset, p, sig.settings) for o, p in zip(sig.objects, params, strict=True)]
     ranges = sig.param_ranges
-    slot_ids = [i for i, m in enumerate(mats) if m.slots is not None]
-    dense_ids = [i for i, m in enumerate(mats) if m.slots is None]
+    slot_ids, dense_ids = sig.slot_objects, sig.dense_objects
     noise = ds["noise"]
     out = {}
     want_dense = sig.operator == "dense" or {"mapping_matrix", "blurred_mapping_matrix"} & set(sig.outputs)
@@ -156,8 +164,7 @@ def _images(sig: Signature, ds: dict, sysm, s):
     if sig.operator == "dense":
         return sysm["B"] @ s, sysm["M"] @ s
     ranges = sig.param_ranges
-    slot_ids = [i for i, o in enumerate(sig.objects) if o.kind != "gaussians"]
-    dense_ids = [i for i, o in enumerate(sig.objects) if o.kind == "gaussians"]
+    slot_ids, dense_ids = sig.slot_objects, sig.dense_objects
     n = sig.dataset.pixels
     unblurred = jnp.zeros(n)
     model = jnp.zeros(n)
@@ -211,7 +218,7 @@ def _back(sig: Signature, ds: dict, sysm, s, chol):
         full = len(idx) == sig.total_params
         s_red, h_red = s[idx], sysm["H"][np.ix_(idx, idx)]
         g = s_red @ h_red @ s_red
-        if full and chol is not None:
+        if full:
             ld_c = solvers.logdet_from_cholesky(chol)
         else:
             ld_c = solvers.logdet_from_cholesky(solvers.cholesky(sysm["C"][np.ix_(idx, idx)]))
@@ -227,7 +234,7 @@ def _back(sig: Signature, ds: dict, sysm, s, chol):
     arrays = {"reconstruction": lambda: s, "model_image": lambda: model, "residual_map": lambda: resid,
               "normalized_residual_map": lambda: norm, "chi_squared_map": lambda: norm**2,
               "mapped_reconstructed_image": lambda: unblurred,
-              "reconstruction_noise_map": lambda: jnp.sqrt(jnp.diag(jnp.linalg.inv(sysm["C"]))),
+              "reconstruction_noise_map": lambda: jnp.sqrt(jnp.diag(solvers.cho_solve(chol, jnp.eye(s.shape[0])))),
               "mapping_matrix": lambda: sysm["M"], "blurred_mapping_matrix": lambda: sysm["B"],
               "data_vector": lambda: sysm["D"], "curvature_matrix": lambda: sysm["F"],
               "regularization_matrix": lambda: sysm["H"]}

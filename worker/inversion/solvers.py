@@ -48,10 +48,9 @@ def cho_solve(chol, b):
 def _masked_solve(q_scaled, rhs, free):
     """Solve the system restricted to ``free`` (others pinned at 0) with one full-size masked Cholesky."""
     both = free[:, None] & free[None, :]
-    n = q_scaled.shape[0]
     qm = jnp.where(both, q_scaled, 0.0) + jnp.diag(jnp.where(free, 0.0, 1.0))
     x = cho_solve(jnp.linalg.cholesky(qm), jnp.where(free, rhs, 0.0))
-    return jnp.where(free, x, 0.0) * jnp.ones(n)
+    return jnp.where(free, x, 0.0)
 
 
 def _compact_solve(q_scaled, rhs, free, sizes):
