@@ -1,4 +1,8 @@
-"""FastAPI dependencies, declared once as ``Annotated`` aliases (the app keeps its parts in ``app.state``)."""
+"""FastAPI dependencies, declared once as ``Annotated`` aliases (the app keeps its parts in ``app.state``).
+
+They are ``async def`` although they never await: FastAPI runs a plain ``def`` dependency in its thread pool, and a
+thread hop per dependency costs more than what they do.
+"""
 
 from __future__ import annotations
 
@@ -15,23 +19,23 @@ from service.security import require_api_key
 from service.store import DatasetStore
 
 
-def _config(request: Request) -> ServerConfig:
+async def _config(request: Request) -> ServerConfig:
     return request.app.state.config
 
 
-def _redis(request: Request) -> Redis:
+async def _redis(request: Request) -> Redis:
     return request.app.state.redis
 
 
-def _names(request: Request) -> Names:
+async def _names(request: Request) -> Names:
     return request.app.state.names
 
 
-def _store(request: Request) -> DatasetStore:
+async def _store(request: Request) -> DatasetStore:
     return request.app.state.store
 
 
-def _queue(request: Request) -> JobQueue:
+async def _queue(request: Request) -> JobQueue:
     return request.app.state.queue
 
 

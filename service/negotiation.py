@@ -156,8 +156,9 @@ def choose_media_type(accept: str | None) -> str:
     return offer
 
 
-def response_media_type(request: Request) -> str:
-    """A FastAPI dependency: the negotiated response media type (raises 406 before any work is done)."""
+async def response_media_type(request: Request) -> str:
+    """A FastAPI dependency: the negotiated response media type (raises 406 before any work is done; ``async``
+    only so that FastAPI runs it inline, not in its thread pool)."""
     return choose_media_type(request.headers.get("accept"))
 
 

@@ -18,10 +18,12 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC
 from typing import Any
 
 from redis import Redis
+from redis.client import Pipeline
 from rq import Queue, Retry
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
@@ -32,7 +34,7 @@ from rq.results import Result
 from service.config import JobsConfig, Limits
 from service.contract import problems
 from service.contract.names import JOB_FUNCTION, SERIALIZER, Names
-from service.quota import Admission, Quota
+from service.quota import Admission, QueueKeys, Quota
 
 log = logging.getLogger(__name__)
 
@@ -76,45 +78,65 @@ def failure_problem(job_id: str, exc_string: str | None, verdict: bytes | None, 
 class JobQueue:
     """Inversion jobs of one namespace."""
 
-    def __init__(self, redis: Redis, names: Names, jobs: JobsConfig, limits: Limits):
+    def __init__(self, redis: Redis, names: Names, jobs: JobsConfig, limits: Limits, fair_share: bool = True):
         self.redis = redis
         self.names = names
         self.jobs = jobs
         self.limits = limits
+        #: route jobs through RQ's per-key rate limiter (``limits.per_key_concurrency``); pointless, and a few
+        #: tenths of a millisecond per job, when the service is open and everyone is one key
+        self.fair_share = fair_share and limits.per_key_concurrency is not None
         self.queue = Queue(names.queue, connection=redis, serializer=SERIALIZER)
         key_ttl = jobs.queued_ttl_s + jobs.job_timeout_s + int(jobs.timeout_grace_s) + 60
-        self.quota = Quota(redis, names, limits, Job.redis_job_namespace_prefix, key_ttl)
+        marker = "\x00"
+        waiting_prefix, _, waiting_suffix = RateLimitRegistry(marker, redis).rate_limited_key.partition(marker)
+        queue_keys = QueueKeys(self.queue.key, RateLimitRegistry.rl_keys_key, names.rate_limit(""), waiting_prefix,
+                               waiting_suffix)
+        self.quota = Quota(redis, names, limits, Job.redis_job_namespace_prefix, key_ttl, queue_keys)
 
     # ------------------------------------------------------------------------------------------- enqueue
-    def enqueue(self, payload: dict[str, Any], description: str, owner: str, evaluations: int = 1) -> str:
+    def enqueue(self, payload: dict[str, Any], description: str, owner: str, evaluations: int = 1,
+                also: Callable[[Pipeline], Any] | None = None) -> str:
         """Enqueue one job running ``worker.tasks.run_inversion(payload)`` for ``owner``; return its id.
 
         Raises :class:`QueueFull` when too many jobs wait for a worker, :class:`OverQuota` when the key is at
         its limits. The worker stops the job itself at ``job_timeout_s`` (checked between batch chunks); RQ's
-        death penalty is a backstop a few seconds later.
+        death penalty is a backstop a few seconds later. ``also`` may add commands to the transaction that
+        enqueues the job (the caller's bookkeeping rides along instead of costing its own round trip).
+
+        Without fair share (an open service) the job is written and pushed in one transaction: admission plus
+        enqueueing are two round trips to Redis. With fair share RQ's rate limiter needs its own steps.
         """
-        if self.queued() >= self.limits.max_queued_jobs:
-            raise QueueFull
         job_id = uuid.uuid4().hex
         admission = self.quota.admit(owner, job_id, evaluations)
+        if admission.queue_full:
+            raise QueueFull
         if not admission.admitted:
             raise OverQuota(admission)
         payload = {**payload, "job_id": job_id, "enqueued_at": time.time(), "timeout_s": self.jobs.job_timeout_s}
         retries = self.jobs.worker_lost_retries
-        concurrency = self.limits.per_key_concurrency
+        options = dict(
+            args=(payload,),
+            job_id=job_id,
+            timeout=self.jobs.job_timeout_s + HARD_TIMEOUT_MARGIN_S,
+            result_ttl=self.jobs.result_ttl_s,
+            ttl=self.jobs.queued_ttl_s,
+            failure_ttl=self.jobs.failure_ttl_s,
+            description=description,
+            retry=Retry(max=retries, enqueue_at_front=True) if retries else None,
+        )
         try:
-            self.queue.enqueue_call(
-                JOB_FUNCTION,
-                args=(payload,),
-                job_id=job_id,
-                timeout=self.jobs.job_timeout_s + HARD_TIMEOUT_MARGIN_S,
-                result_ttl=self.jobs.result_ttl_s,
-                ttl=self.jobs.queued_ttl_s,
-                failure_ttl=self.jobs.failure_ttl_s,
-                description=description,
-                retry=Retry(max=retries, enqueue_at_front=True) if retries else None,
-                rate_limit=RateLimit(self.names.rate_limit(owner), concurrency) if concurrency else None,
-            )
+            if self.fair_share:
+                rate_limit = RateLimit(self.names.rate_limit(owner), self.limits.per_key_concurrency)
+                self.queue.enqueue_call(JOB_FUNCTION, rate_limit=rate_limit, **options)
+                if also is not None:
+                    also(self.redis.pipeline(transaction=False)).execute()
+            else:
+                with self.redis.pipeline(transaction=True) as pipe:
+                    self.queue.enqueue_call(JOB_FUNCTION, pipeline=pipe, **options)
+                    if also is not None:
+                        also(pipe)
+                    pipe.execute()
         except BaseException:
             self.quota.release(owner, job_id)
             raise

@@ -3,8 +3,10 @@
 A key is an API key (stored only as a short hash), or ``anonymous`` when the service is open. Each key has a
 sorted set of its jobs (job id -> batch size). Admission is one Lua script, so concurrent requests of one key
 cannot overshoot: it drops the jobs that have ended (their RQ status is terminal, or their hash expired), counts
-the rest, and adds the new job only if both limits still hold. Fair sharing of the workers themselves is RQ's
-rate limit (``limits.per_key_concurrency``, see :mod:`service.queue`).
+the rest, and adds the new job only if both limits still hold. The same script first checks the queue's length
+(``limits.max_queued_jobs``: jobs in the RQ queue plus those waiting for their key's turn), so a request costs one
+round trip for both checks. Fair sharing of the workers themselves is RQ's rate limit
+(``limits.per_key_concurrency``, see :mod:`service.queue`).
 """
 
 from __future__ import annotations
@@ -20,9 +22,21 @@ from service.contract.names import Names
 
 ANONYMOUS = "anonymous"
 
-# KEYS: owner jobs zset, owner reserved hash
-# ARGV: job key prefix, now, max jobs, max evaluations, job id, evaluations, key ttl, reservation grace
+# KEYS: owner jobs zset, owner reserved hash, RQ queue list, RQ's set of rate-limit keys
+# ARGV: job key prefix, now, max jobs, max evaluations, job id, evaluations, key ttl, reservation grace,
+#       max queued jobs, rate-limit key prefix of this namespace, rate-limit waiting-set key prefix and suffix
+# Returns {status, jobs, evaluations}: status 1 = admitted, 0 = over the key's limits, -1 = the queue is full.
 _ADMIT = """
+local queued = redis.call('LLEN', KEYS[3])
+local rl_prefix = ARGV[10]
+for _, key in ipairs(redis.call('SMEMBERS', KEYS[4])) do
+  if string.sub(key, 1, #rl_prefix) == rl_prefix then
+    queued = queued + redis.call('ZCARD', ARGV[11] .. key .. ARGV[12])
+  end
+end
+if queued >= tonumber(ARGV[9]) then
+  return {-1, 0, 0}
+end
 local members = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
 local jobs, evals = 0, 0
 local now, grace = tonumber(ARGV[2]), tonumber(ARGV[8])
@@ -64,18 +78,37 @@ def owner_of(api_key: str | None) -> str:
 
 @dataclass(frozen=True)
 class Admission:
-    """The outcome of :meth:`Quota.admit`: whether the job was admitted and the key's usage counted."""
+    """The outcome of :meth:`Quota.admit`: whether the job was admitted and the key's usage counted.
+
+    ``queue_full``: refused because too many jobs wait for a worker (the key's usage is then not counted).
+    """
 
     admitted: bool
     jobs: int
     evaluations: int
+    queue_full: bool = False
+
+
+@dataclass(frozen=True)
+class QueueKeys:
+    """Where :class:`Quota` counts the jobs that wait for a worker: the RQ queue list, RQ's set of rate-limit
+    keys, the prefix of this namespace's rate-limit keys, and the key of a rate-limit key's waiting set as
+    ``waiting_prefix + key + waiting_suffix``."""
+
+    queue: str
+    rate_limit_keys: str
+    rate_limit_prefix: str
+    waiting_prefix: str
+    waiting_suffix: str
 
 
 class Quota:
     """Per-key limits of one namespace."""
 
-    def __init__(self, redis: Redis, names: Names, limits: Limits, job_key_prefix: str, key_ttl_s: int):
+    def __init__(self, redis: Redis, names: Names, limits: Limits, job_key_prefix: str, key_ttl_s: int,
+                 queue_keys: QueueKeys):
         self.redis = redis
+        self.queue_keys = queue_keys
         self.names = names
         self.limits = limits
         self.job_key_prefix = job_key_prefix
@@ -83,13 +116,16 @@ class Quota:
         self._admit = redis.register_script(_ADMIT)
 
     def admit(self, owner: str, job_id: str, evaluations: int) -> Admission:
-        """Reserve a place for ``job_id`` (``evaluations`` = its batch size) if the key's limits allow it."""
-        ok, jobs, evals = self._admit(
-            keys=[self.names.owner_jobs(owner), self.names.owner_reserved(owner)],
+        """Reserve a place for ``job_id`` (``evaluations`` = its batch size) if the queue has room and the key's
+        limits allow it."""
+        q = self.queue_keys
+        status, jobs, evals = self._admit(
+            keys=[self.names.owner_jobs(owner), self.names.owner_reserved(owner), q.queue, q.rate_limit_keys],
             args=[self.job_key_prefix, time.time(), self.limits.per_key_max_jobs,
-                  self.limits.per_key_max_evaluations, job_id, max(1, evaluations), self.key_ttl_s, 60],
+                  self.limits.per_key_max_evaluations, job_id, max(1, evaluations), self.key_ttl_s, 60,
+                  self.limits.max_queued_jobs, q.rate_limit_prefix, q.waiting_prefix, q.waiting_suffix],
         )
-        return Admission(bool(ok), int(jobs), int(evals))
+        return Admission(status == 1, int(jobs), int(evals), queue_full=status == -1)
 
     def release(self, owner: str, job_id: str) -> None:
         """Give a reservation back (the job could not be enqueued)."""

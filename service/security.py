@@ -26,8 +26,9 @@ def _presented(request: Request, header_key: str | None) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def require_api_key(request: Request, header_key: Annotated[str | None, Depends(_header)]) -> str | None:
-    """Check the presented key against the configured ones; return it (None for an open service)."""
+async def require_api_key(request: Request, header_key: Annotated[str | None, Depends(_header)]) -> str | None:
+    """Check the presented key against the configured ones; return it (None for an open service). ``async`` only
+    so that FastAPI runs it inline, not in its thread pool."""
     keys = request.app.state.config.api_keys
     if not keys:
         return None

@@ -9,6 +9,18 @@ limit plus a minute, and a killed worker's job would look alive that long. This 
 for ``execution_ttl_s`` only and lets the worker's heartbeat thread extend it (:meth:`beat_running`), never past
 ``deadline_s`` after the start: once the worker dies, or the job overruns, the entry expires and the API's reaper
 requeues or fails the job (see :mod:`service.queue`).
+
+Per-job Redis round trips are what a tiny evaluation's latency is made of (each costs 0.1-0.2 ms here), so RQ's
+per-job bookkeeping is trimmed where that changes nothing anyone reads:
+
+* the worker heartbeat (``last_heartbeat`` and two expiries, three round trips, sent up to three times per job) is
+  one pipeline, and is skipped when the same expiry was written less than :data:`HEARTBEAT_COALESCE_S` ago. The
+  worker's own key always gets RQ's idle expiry (``worker_ttl`` + 60 s), also while a job runs: what detects a dead
+  worker is the job's registration (``execution_ttl_s``) and the readiness heartbeat, not this key;
+* a worker state already written is not written again;
+* ``rq suspend`` is looked for at most once per :data:`SUSPENSION_CHECK_S` instead of before every job;
+* the job's ``last_heartbeat`` is not written once more between the job's end and its result (RQ does that to
+  cover success/failure callbacks, which these jobs do not have).
 """
 
 from __future__ import annotations
@@ -18,9 +30,16 @@ import threading
 import time
 from typing import Any
 
+from rq.utils import now
 from rq.worker import SimpleWorker
 
 from service.contract.names import SERIALIZER
+
+#: A heartbeat with the same expiry as one sent less than this many seconds ago is not sent again (the expiries
+#: RQ asks for are minutes, so the key's remaining life never falls more than this short of what RQ intended).
+HEARTBEAT_COALESCE_S = 1.0
+#: Seconds between two looks for ``rq suspend`` while jobs keep coming.
+SUSPENSION_CHECK_S = 1.0
 
 
 class InversionWorker(SimpleWorker):
@@ -37,10 +56,48 @@ class InversionWorker(SimpleWorker):
         self.stop_signalled = False
         self._running: tuple[Any, Any, float] | None = None
         self._running_lock = threading.Lock()
+        self._last_beat: tuple[float, int] | None = None  # (time.monotonic(), expiry) of the last heartbeat
+        self._written_state: str | None = None
+        self._suspension_checked = -math.inf
 
     def get_heartbeat_ttl(self, job: Any, working_time: float = 0.0) -> int:
         """How long the job's registration lives unless the heartbeat thread extends it."""
         return self.execution_ttl_s
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        """RQ's worker heartbeat, as one round trip, and none when the same one was just sent."""
+        timeout = max(timeout or 0, self.worker_ttl + 60)
+        clock = time.monotonic()
+        if pipeline is not None:
+            super().heartbeat(timeout, pipeline=pipeline)
+        else:
+            last = self._last_beat
+            if last is not None and last[1] == timeout and clock - last[0] < HEARTBEAT_COALESCE_S:
+                return
+            with self.connection.pipeline(transaction=False) as pipe:
+                super().heartbeat(timeout, pipeline=pipe)
+                pipe.execute()
+        self._last_beat = (clock, timeout)
+
+    def set_state(self, state: str, pipeline: Any = None) -> None:
+        """RQ's ``set_state``, skipping the write when Redis already holds this state."""
+        if pipeline is None and state == self._written_state:
+            self._state = state
+            return
+        super().set_state(state, pipeline=pipeline)
+        self._written_state = state
+
+    def check_for_suspension(self, burst: bool) -> None:
+        """RQ's check for ``rq suspend``, at most once per :data:`SUSPENSION_CHECK_S`."""
+        clock = time.monotonic()
+        if clock - self._suspension_checked < SUSPENSION_CHECK_S:
+            return
+        super().check_for_suspension(burst)
+        self._suspension_checked = time.monotonic()
+
+    def handle_execution_ended(self, job: Any, queue: Any, heartbeat_ttl: int) -> None:
+        """Record the end time; no job heartbeat (it only covers callbacks, and these jobs have none)."""
+        job.ended_at = now()
 
     def prepare_execution(self, job: Any) -> Any:
         execution = super().prepare_execution(job)

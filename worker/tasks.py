@@ -13,6 +13,7 @@ never depends on which side noticed first.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import time
@@ -43,12 +44,17 @@ class WorkerState:
     def evaluate(self, prepared: Any, request: dict[str, Any], job_id: str, deadline: float) -> dict[str, Any]:
         """Run the engine, letting it poll the cancel flag and the deadline (``time.monotonic()``) between batch
         chunks when it supports that."""
-        if "cancelled" in inspect.signature(self.engine.evaluate).parameters:
+        if self.engine_polls:
             def stop() -> bool:
                 return time.monotonic() > deadline or self.cancel_requested(job_id)
 
             return self.engine.evaluate(prepared, request, cancelled=stop)
         return self.engine.evaluate(prepared, request)
+
+    @functools.cached_property
+    def engine_polls(self) -> bool:
+        """Whether the engine's ``evaluate`` takes a ``cancelled`` callback (looked up once, not per job)."""
+        return "cancelled" in inspect.signature(self.engine.evaluate).parameters
 
     def cancel_requested(self, job_id: str) -> bool:
         """True when ``DELETE /jobs/{id}`` asked this job to stop."""
@@ -130,8 +136,8 @@ def run_inversion(payload: dict[str, Any]) -> dict[str, Any]:
     deadline = time.monotonic() + (float(timeout_s) if timeout_s else float("inf"))
     queue_ms = max(0.0, (started - float(payload.get("enqueued_at", started))) * 1000.0)
     state = _current_state()
-    if state.cancel_requested(job_id):
-        return {"canceled": True}
+    # No cancel check before the work: a job canceled while queued left the queue (RQ's cancel), a batch polls the
+    # flag before its first chunk, and a single evaluation is checked once, when it is done (below).
     try:
         prepared = state.cache.get(payload["dataset_id"])
         t0 = time.perf_counter()

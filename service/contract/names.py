@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import serializer as _serializer  # noqa: F401  (RQ resolves SERIALIZER by attribute of the package)
+from .serializer import MsgpackSerializer
 
 #: The RQ job function, enqueued by dotted path so the API never imports worker code.
 JOB_FUNCTION = "worker.tasks.run_inversion"
-#: The RQ serializer (a module with ``dumps``/``loads``), resolved by RQ from this dotted path.
-SERIALIZER = "service.contract.serializer"
+#: The RQ serializer (msgpack with the array codec; never pickle).
+SERIALIZER = MsgpackSerializer
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The RQ serializer: msgpack with the array codec, never pickle.
 
-RQ resolves it from the dotted path :data:`service.contract.names.SERIALIZER` (this module), so jobs, their
-arguments and their results are stored in Redis as msgpack. numpy arrays travel as ``{dtype, shape, data}``
+:class:`MsgpackSerializer` is what every queue, worker and job fetch is given
+(:data:`service.contract.names.SERIALIZER`), so jobs, their arguments and their results are stored in Redis as
+msgpack. numpy arrays travel as ``{dtype, shape, data}``
 maps (see :mod:`service.contract.arrays`) and come back as numpy arrays; tuples come back as lists.
 """
 
@@ -28,3 +29,11 @@ def dumps(obj: Any) -> bytes:
 def loads(data: bytes) -> Any:
     """Inverse of :func:`dumps`; array maps become numpy arrays."""
     return msgpack.unpackb(data, raw=False, object_hook=_object_hook, strict_map_key=False)
+
+
+class MsgpackSerializer:
+    """:func:`dumps` and :func:`loads` as RQ's serializer object (given as an object, not a dotted path, so RQ does
+    not import it again for every job it reads or writes)."""
+
+    dumps = staticmethod(dumps)
+    loads = staticmethod(loads)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import pytest
 from inversion_client import InversionClient
 
-import service.contract.serializer  # noqa: F401  (RQ resolves SERIALIZER by attribute: the module must be loaded)
 from tests.service.conftest import _bare_stack, bare, compile_cache, redis_url, stack, workdir
 from tests.service.data import imaging
 

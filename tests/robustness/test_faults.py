@@ -239,7 +239,7 @@ def test_a_full_queue_answers_503_with_retry_after(redis_url, workdir, compile_c
         dataset_id = register(c, imaging(seed=207))
         codes = [c.post("/inversions", json=inversion(dataset_id), headers={"prefer": "respond-async"}).status_code
                  for _ in range(3)]
-        assert codes == [202] * 3  # two in the queue, one waiting for its key's turn: all count
+        assert codes == [202] * 3  # an open service has no fair share: all three are in the queue
         r = c.post("/inversions", json=inversion(dataset_id), headers={"prefer": "respond-async"})
         body = assert_problem(r, 503, words="queue holds 3 jobs")
         assert body["type"] == problems.UNAVAILABLE and r.headers["retry-after"] == "7"
