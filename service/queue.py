@@ -113,7 +113,8 @@ class JobQueue:
             raise QueueFull
         if not admission.admitted:
             raise OverQuota(admission)
-        payload = {**payload, "job_id": job_id, "enqueued_at": time.time(), "timeout_s": self.jobs.job_timeout_s}
+        payload = {**payload, "job_id": job_id, "enqueued_at": time.time(), "timeout_s": self.jobs.job_timeout_s,
+                   "result_ttl_s": self.jobs.result_ttl_s}
         retries = self.jobs.worker_lost_retries
         options = dict(
             args=(payload,),
@@ -161,28 +162,46 @@ class JobQueue:
     def _failure(self, job_id: str, exc_string: str | None) -> dict[str, Any]:
         return failure_problem(job_id, exc_string, self.redis.get(self.names.verdict(job_id)), self.jobs)
 
+    def _answer(self, job_id: str) -> dict[str, Any] | None:
+        """The envelope on the job's answer stream (published by the job function itself), if any."""
+        entries = self.redis.xrevrange(self.names.answer(job_id), "+", "-", count=1)
+        return self._answer_envelope(entries[0][1]) if entries else None
+
+    @staticmethod
+    def _answer_envelope(fields: dict[bytes, bytes]) -> dict[str, Any] | None:
+        value = SERIALIZER.loads(fields[b"envelope"]) if b"envelope" in fields else None
+        return value if isinstance(value, dict) and value.keys() & {"result", "error", "canceled"} else None
+
     def wait(self, job_id: str, timeout_s: float) -> dict[str, Any] | None:
         """Block up to ``timeout_s`` for the job's envelope; None if it is not done by then.
 
-        Blocks on the job's RQ result stream in slices of at most a second, so the Redis socket timeout never
-        fires and a Redis outage is noticed within a second.
+        Blocks on two streams at once: the job's answer stream, written by the job function the moment it has the
+        envelope, and RQ's result stream of the job (failures the job function never saw: time limit, lost
+        worker; and envelopes too large for the answer stream). Blocks in slices of at most a second, so the
+        Redis socket timeout never fires and a Redis outage is noticed within a second.
         """
-        key = Result.get_key(job_id)
+        answer_key, result_key = self.names.answer(job_id), Result.get_key(job_id)
         deadline = time.monotonic() + max(0.0, timeout_s)
-        last = "0-0"
+        last = {answer_key: "0-0", result_key: "0-0"}
         while True:
             ms = int((deadline - time.monotonic()) * 1000)
             if ms <= 0:
-                entries = self.redis.xrevrange(key, "+", "-", count=1)
-                payload = entries[0] if entries else None
+                answer = self._answer(job_id)
+                if answer is not None:
+                    return answer
+                entries = self.redis.xrevrange(result_key, "+", "-", count=1)
+                found = [(result_key.encode(), entries)] if entries else []
             else:
-                response = self.redis.xread({key: last}, block=min(ms, _BLOCK_SLICE_MS))
-                payload = response[0][1][-1] if response else None
-            if payload is not None:
-                result_id, fields = payload
-                last = result_id.decode()
-                result = Result.restore(job_id, last, fields, connection=self.redis, serializer=SERIALIZER)
-                envelope = self._envelope(job_id, result)
+                found = self.redis.xread(last, block=min(ms, _BLOCK_SLICE_MS)) or []
+            for stream, entries in (found.items() if isinstance(found, dict) else found):  # RESP3: a map
+                entry_id, fields = entries[-1]
+                name = stream.decode() if isinstance(stream, bytes) else stream
+                last[name] = entry_id.decode()
+                if name == answer_key:
+                    envelope = self._answer_envelope(fields)
+                else:
+                    result = Result.restore(job_id, last[name], fields, connection=self.redis, serializer=SERIALIZER)
+                    envelope = self._envelope(job_id, result)
                 if envelope is not None:
                     return envelope
             if ms <= 0:
@@ -204,12 +223,14 @@ class JobQueue:
         cancel_requested = bool(self.redis.exists(self.names.cancel(job_id)))
         view: dict[str, Any] = {"job_id": job_id, "status": "queued", "result": None, "error": None,
                                 "cancel_requested": cancel_requested}
-        if status in _QUEUED:
-            return view
-        if status == JobStatus.STARTED:
-            return {**view, "status": "running"}
         if status == JobStatus.CANCELED:
             return {**view, "status": "canceled"}
+        if status in _QUEUED or status == JobStatus.STARTED:
+            # RQ may not have recorded the end yet, although the job function already answered
+            answer = self._answer(job_id)
+            if answer is None:
+                return view if status in _QUEUED else {**view, "status": "running"}
+            return self._ended_view(view, answer)
         envelope = self._envelope(job_id, Result.fetch_latest(job, serializer=SERIALIZER))
         if status == JobStatus.STOPPED or (envelope and envelope.get("canceled")):
             return {**view, "status": "canceled"}
@@ -217,6 +238,12 @@ class JobQueue:
             if status == JobStatus.FAILED:
                 return {**view, "status": "failed", "error": self._failure(job_id, job.exc_info)}
             return {**view, "status": "running"}
+        return self._ended_view(view, envelope)
+
+    @staticmethod
+    def _ended_view(view: dict[str, Any], envelope: dict[str, Any]) -> dict[str, Any]:
+        if envelope.get("canceled"):
+            return {**view, "status": "canceled"}
         if "result" in envelope:
             return {**view, "status": "finished", "result": envelope["result"]}
         return {**view, "status": "failed", "error": envelope["error"]}
@@ -231,7 +258,8 @@ class JobQueue:
         if job is None or job.origin != self.names.queue:
             return None
         status = job.get_status(refresh=False)
-        if status in (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
+        if status in (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED) or (
+                (status in _QUEUED or status == JobStatus.STARTED) and self._answer(job_id) is not None):
             return self.view(job_id)
         # The flag also covers the race where a worker picks the job up between these two steps.
         self.redis.set(self.names.cancel(job_id), b"1", ex=self.jobs.job_timeout_s + self.jobs.queued_ttl_s)

@@ -22,13 +22,18 @@ from typing import Any
 
 import numpy as np
 from redis import Redis
+from redis.exceptions import RedisError
 
 from service.contract import datasets, problems
-from service.contract.names import Names
+from service.contract.names import SERIALIZER, Names
 from service.contract.responses import SCALAR_NAMES
 from worker.cache import DatasetMissing, PreparedCache
 
 log = logging.getLogger(__name__)
+
+#: Envelopes up to this size (msgpack bytes) are published on the job's answer stream as soon as they exist.
+ANSWER_MAX_BYTES = 256 * 1024
+DEFAULT_ANSWER_TTL_S = 3600
 
 
 @dataclass
@@ -125,7 +130,41 @@ def _input_error(exc: Exception, job_id: str) -> dict[str, Any]:
 
 
 def run_inversion(payload: dict[str, Any]) -> dict[str, Any]:
-    """Evaluate one inversion request (any batch size) and return its envelope. Never raises for bad input."""
+    """Evaluate one inversion request (any batch size) and return its envelope. Never raises for bad input.
+
+    The envelope is also published on the job's answer stream (:func:`publish_answer`), so the API can answer
+    while RQ is still recording the job as finished.
+    """
+    envelope = _evaluate(payload)
+    publish_answer(payload, envelope)
+    return envelope
+
+
+def publish_answer(payload: dict[str, Any], envelope: dict[str, Any]) -> bool:
+    """Put ``envelope`` on the job's answer stream (kept ``result_ttl_s``) unless it is over
+    :data:`ANSWER_MAX_BYTES`; return whether it was published.
+
+    RQ records the same envelope as the job's result a millisecond or so later; that record is what counts when
+    this write fails (it is only logged) or is skipped (a large answer, whose transfer dwarfs the bookkeeping).
+    """
+    job_id, state = payload.get("job_id"), _current_state()
+    blob = SERIALIZER.dumps(envelope)
+    if not job_id or len(blob) > ANSWER_MAX_BYTES:
+        return False
+    key = state.names.answer(job_id)
+    try:
+        pipe = state.redis.pipeline(transaction=False)
+        pipe.xadd(key, {"envelope": blob}, maxlen=1)
+        pipe.expire(key, int(payload.get("result_ttl_s") or DEFAULT_ANSWER_TTL_S))
+        pipe.execute()
+    except RedisError as exc:
+        log.warning("job %s: could not publish the answer early (%s); RQ's result will carry it", job_id,
+                    type(exc).__name__)
+        return False
+    return True
+
+
+def _evaluate(payload: dict[str, Any]) -> dict[str, Any]:
     from rq.timeouts import JobTimeoutException
 
     from worker.inversion.errors import InputError

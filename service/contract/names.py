@@ -48,6 +48,10 @@ class Names:
         """Flag asking the worker running ``job_id`` to stop at its next safe point."""
         return f"{self.namespace}:cancel:{job_id}"
 
+    def answer(self, job_id: str) -> str:
+        """Stream holding the job's envelope the moment the job function has it (before RQ's own bookkeeping)."""
+        return f"{self.namespace}:answer:{job_id}"
+
     def verdict(self, job_id: str) -> str:
         """Why the API failed a job on its worker's behalf (``timeout`` or ``worker-lost``)."""
         return f"{self.namespace}:verdict:{job_id}"

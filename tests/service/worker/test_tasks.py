@@ -23,10 +23,12 @@ def test_build_result_scalars_batches_and_outputs():
 
 # --------------------------------------------------------------------------------------------------- run_inversion
 import time  # noqa: E402
+import uuid  # noqa: E402
 
 import pytest  # noqa: E402
+from redis import Redis  # noqa: E402
 
-from service.contract.names import Names  # noqa: E402
+from service.contract.names import SERIALIZER, Names  # noqa: E402
 from worker import tasks  # noqa: E402
 from worker.cache import PreparedCache  # noqa: E402
 from worker.inversion import errors as _errors  # noqa: E402, F401  (imported by run_inversion; not timed)
@@ -34,14 +36,6 @@ from worker.inversion import errors as _errors  # noqa: E402, F401  (imported by
 
 class Cancelled(Exception):
     """Named like the engine's "stopped between chunks" exception."""
-
-
-class FakeRedis:
-    def __init__(self, flags=()):
-        self.flags = set(flags)
-
-    def exists(self, key):
-        return int(key in self.flags)
 
 
 class FakeEngine:
@@ -60,13 +54,35 @@ class FakeEngine:
         return {name: 1.0 for name in SCALAR_NAMES}
 
 
-def _run(engine, timeout_s=None, flags=()):
-    names = Names("t")
-    state = tasks.WorkerState(engine, FakeRedis(flags), names,
-                              PreparedCache(lambda i: {"kind": "imaging"}, lambda d: d, 10**6))
+@pytest.fixture(scope="module")
+def redis(redis_url):
+    client = Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture(autouse=True)
+def _names(redis):
+    """A fresh namespace per test in the real Redis; the job is always ``j``."""
+    global _NAMES, _REDIS
+    _NAMES, _REDIS = Names(f"tasks-{uuid.uuid4().hex[:8]}"), redis
+    yield
+    keys = list(redis.scan_iter(f"{_NAMES.namespace}:*"))
+    if keys:
+        redis.delete(*keys)
+
+
+_NAMES: Names
+_REDIS: Redis
+
+
+def _run(engine, timeout_s=None, flags=(), result_ttl_s=60):
+    for flag in flags:
+        _REDIS.set(getattr(_NAMES, flag)("j"), b"1")
+    state = tasks.WorkerState(engine, _REDIS, _NAMES, PreparedCache(lambda i: {"kind": "imaging"}, lambda d: d, 10**6))
     tasks.bind(state)
     payload = {"job_id": "j", "dataset_id": "d", "batch_size": None, "enqueued_at": time.time(),
-               "timeout_s": timeout_s, "request": {"linear_objects": [
+               "timeout_s": timeout_s, "result_ttl_s": result_ttl_s, "request": {"linear_objects": [
                    {"type": "mapper", "mesh": {"type": "rectangular_uniform", "shape": [3, 3]}},
                    {"type": "mapper", "mesh": {"type": "delaunay", "vertices": [[0, 0], [1, 0], [0, 1]]}}],
                    "settings": {}, "outputs": []}}
@@ -74,6 +90,11 @@ def _run(engine, timeout_s=None, flags=()):
         return tasks.run_inversion(payload)
     finally:
         tasks.bind(None)
+
+
+def _published() -> list:
+    """Envelopes on job ``j``'s answer stream."""
+    return [SERIALIZER.loads(fields[b"envelope"]) for _, fields in _REDIS.xrange(_NAMES.answer("j"))]
 
 
 def test_a_job_stops_itself_at_its_deadline_between_chunks():
@@ -91,7 +112,7 @@ def test_a_result_that_arrives_after_the_deadline_is_not_returned():
 def test_in_time_results_and_cancellation():
     assert "result" in _run(FakeEngine(chunks=2, per_chunk=0.01), timeout_s=10)
     assert "result" in _run(FakeEngine(), timeout_s=None)
-    assert _run(FakeEngine(chunks=5, per_chunk=0.01), flags={"t:cancel:j"}) == {"canceled": True}
+    assert _run(FakeEngine(chunks=5, per_chunk=0.01), flags={"cancel"}) == {"canceled": True}
 
 
 def test_a_failed_triangulation_is_bad_input_naming_the_vertices():
@@ -108,3 +129,19 @@ def test_a_failed_triangulation_is_bad_input_naming_the_vertices():
 def test_unexpected_failures_are_generic(error):
     problem = _run(FakeEngine(error=error))["error"]
     assert problem["status"] in (500, 507) and "secret" not in str(problem)
+
+
+def test_every_envelope_is_published_on_the_answer_stream_at_once():
+    """The API answers from this stream while RQ still records the job; it expires with the result."""
+    envelope = _run(FakeEngine(), result_ttl_s=77)
+    assert "result" in envelope and _published() == [envelope]
+    assert 70 <= _REDIS.ttl(_NAMES.answer("j")) <= 77
+    _REDIS.delete(_NAMES.answer("j"))
+    failed = _run(FakeEngine(error=RuntimeError("boom")))
+    assert failed["error"]["status"] == 500 and _published() == [failed]
+
+
+def test_large_answers_are_left_to_rq(monkeypatch):
+    monkeypatch.setattr(tasks, "ANSWER_MAX_BYTES", 64)
+    envelope = _run(FakeEngine())
+    assert "result" in envelope and _published() == []

@@ -1,0 +1,160 @@
+"""The API's queue, quota and dataset store against a real Redis, without a worker: the shortcuts that keep a
+tiny job's overhead low (one admission script, the answer stream, remembered dataset metadata, the trimmed RQ
+worker bookkeeping) must not change what clients see."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+from redis import Redis
+
+from service import store as store_module
+from service.config import JobsConfig, Limits
+from service.contract.models import ImagingDataset
+from service.contract.names import SERIALIZER, Names
+from service.queue import JobQueue, OverQuota, QueueFull
+from service.store import DatasetStore
+from worker.rqworker import InversionWorker
+
+from .data import imaging
+
+
+@pytest.fixture
+def redis(redis_url):
+    client = Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def names(redis):
+    names = Names(f"q-{uuid.uuid4().hex[:8]}")
+    yield names
+    keys = list(redis.scan_iter(f"{names.namespace}:*")) + list(redis.scan_iter(f"rq:*{names.namespace}*"))
+    if keys:
+        redis.delete(*keys)
+
+
+def _queue(redis, names, fair_share=False, **limits) -> JobQueue:
+    return JobQueue(redis, names, JobsConfig(), Limits(**limits), fair_share=fair_share)
+
+
+def _publish(redis, names, job_id, envelope, delay_s=0.0) -> threading.Thread:
+    """What the job function does when it has the envelope (worker.tasks.publish_answer)."""
+    def write():
+        time.sleep(delay_s)
+        redis.xadd(names.answer(job_id), {"envelope": SERIALIZER.dumps(envelope)})
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    return thread
+
+
+def test_wait_view_and_cancel_follow_the_answer_before_rq_records_the_end(redis, names):
+    queue = _queue(redis, names)
+    job_id = queue.enqueue({"request": {}}, "test", owner="anonymous")
+    assert queue.wait(job_id, 0.1) is None and queue.view(job_id)["status"] == "queued"
+
+    envelope = {"result": {"job_id": job_id, "figure_of_merit": 1.5}}
+    writer = _publish(redis, names, job_id, envelope, delay_s=0.3)
+    t0 = time.monotonic()
+    assert queue.wait(job_id, 10.0) == envelope  # RQ never recorded anything: the answer stream alone
+    assert 0.25 < time.monotonic() - t0 < 2.0
+    writer.join()
+
+    view = queue.view(job_id)
+    assert view["status"] == "finished" and view["result"] == envelope["result"]
+    assert queue.cancel(job_id)["status"] == "finished"  # the route answers 409: nothing left to cancel
+    assert not redis.exists(names.cancel(job_id))
+
+
+def test_failures_and_cancellations_on_the_answer_stream(redis, names):
+    queue = _queue(redis, names)
+    failed, canceled = (queue.enqueue({"request": {}}, "test", owner="anonymous") for _ in range(2))
+    problem = {"status": 422, "title": "Invalid input", "errors": [{"loc": ["body"], "msg": "bad"}]}
+    _publish(redis, names, failed, {"error": problem}).join()
+    _publish(redis, names, canceled, {"canceled": True}).join()
+    assert queue.wait(failed, 1.0) == {"error": problem}
+    assert queue.view(failed)["status"] == "failed" and queue.view(failed)["error"] == problem
+    assert queue.view(canceled)["status"] == "canceled"
+    redis.xadd(names.answer("x" * 32), {"envelope": SERIALIZER.dumps(["not", "an", "envelope"])})
+    assert queue._answer("x" * 32) is None
+
+
+def test_one_admission_script_checks_the_queue_then_the_key(redis, names):
+    queue = _queue(redis, names, max_queued_jobs=2, per_key_max_jobs=3)
+    queue.enqueue({"request": {}}, "test", owner="alice")
+    queue.enqueue({"request": {}}, "test", owner="bob")
+    assert queue.queued() == 2
+    with pytest.raises(QueueFull):
+        queue.enqueue({"request": {}}, "test", owner="carol")
+    roomy = _queue(redis, names, max_queued_jobs=100, per_key_max_jobs=2, per_key_max_evaluations=4096)
+    roomy.enqueue({"request": {}}, "test", owner="alice")
+    with pytest.raises(OverQuota) as over:
+        roomy.enqueue({"request": {}}, "test", owner="alice")
+    assert (over.value.admission.jobs, over.value.admission.queue_full) == (2, False)
+
+
+def test_fair_share_sends_a_keys_jobs_through_the_rate_limiter(redis, names):
+    queue = _queue(redis, names, fair_share=True, per_key_concurrency=1)
+    first, second = (queue.enqueue({"request": {}}, "test", owner="alice") for _ in range(2))
+    assert queue.queue.job_ids == [first]  # the second waits for its key's turn, outside the queue
+    assert queue.view(second)["status"] == "queued"
+    assert queue.queued() == 2
+    assert not _queue(redis, names, fair_share=False, per_key_concurrency=1).fair_share
+
+
+def test_dataset_metadata_is_remembered_briefly_and_forgotten_on_delete(redis, names, monkeypatch):
+    ds = ImagingDataset.model_validate(imaging(seed=401))
+    store = DatasetStore(redis, names, ttl_s=600)
+    meta, created = store.register(ds)
+    assert created and store.meta(meta.dataset_id, recent=True) == meta
+
+    redis.delete(names.dataset(meta.dataset_id), names.dataset_meta(meta.dataset_id))  # behind the API's back
+    assert store.meta(meta.dataset_id, recent=True) == meta  # remembered (the worker answers 404 then)
+    assert store.meta(meta.dataset_id) is None  # a plain read asks Redis, and forgets it
+    assert store.meta(meta.dataset_id, recent=True) is None
+
+    store.register(ds)
+    assert store.delete(meta.dataset_id) and store.meta(meta.dataset_id, recent=True) is None
+
+    store.register(ds)
+    monkeypatch.setattr(store_module, "META_CACHE_S", 0.0)
+    redis.delete(names.dataset_meta(meta.dataset_id))
+    assert store.meta(meta.dataset_id, recent=True) is None  # stale: read again
+
+
+def test_the_expiry_refresh_rides_on_a_pipeline(redis, names):
+    ds = ImagingDataset.model_validate(imaging(seed=402))
+    store = DatasetStore(redis, names, ttl_s=600)
+    meta, _ = store.register(ds)
+    redis.expire(names.dataset(meta.dataset_id), 5)
+    pipe = redis.pipeline()
+    store.touch(meta.dataset_id, pipe).execute()
+    assert redis.ttl(names.dataset(meta.dataset_id)) > 500 and redis.ttl(names.dataset_meta(meta.dataset_id)) > 500
+
+
+def test_the_worker_does_not_repeat_its_heartbeat_or_state(redis, names):
+    worker = InversionWorker([names.queue], name=f"w-{uuid.uuid4().hex[:6]}", connection=redis)
+    try:
+        worker.heartbeat()
+        first = redis.hget(worker.key, "last_heartbeat")
+        assert redis.ttl(worker.key) > worker.worker_ttl
+        worker.heartbeat(10)  # RQ asks for a short expiry while a job runs: the key keeps the idle one
+        worker.heartbeat()
+        assert redis.hget(worker.key, "last_heartbeat") == first and redis.ttl(worker.key) > worker.worker_ttl
+        time.sleep(1.1)
+        worker.heartbeat()
+        assert redis.hget(worker.key, "last_heartbeat") != first
+
+        worker.set_state("idle")
+        redis.hdel(worker.key, "state")
+        worker.set_state("idle")  # already written: not again
+        assert redis.hget(worker.key, "state") is None and worker.get_state() == "idle"
+        worker.set_state("busy")
+        assert redis.hget(worker.key, "state") == b"busy"
+    finally:
+        redis.delete(worker.key, worker.executions_key)
