@@ -6,6 +6,7 @@ Every error leaves as an RFC 9457 problem body; nothing of the server's internal
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from contextlib import asynccontextmanager
@@ -64,6 +65,7 @@ def _reap_forever(queue: JobQueue, interval_s: float, stop: threading.Event) -> 
 @asynccontextmanager
 async def _lifespan(app: FastAPI):
     anyio.to_thread.current_default_thread_limiter().total_tokens = _THREADS
+    gc.freeze()  # the app, FastAPI, pydantic and RQ are here for good: the collector need not scan them again
     stop = threading.Event()
     reaper = threading.Thread(target=_reap_forever, name="reaper", daemon=True,
                               args=(app.state.queue, app.state.config.jobs.reap_interval_s, stop))

@@ -7,6 +7,7 @@ precision), so ``/readyz`` never counts a cold worker.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import os
@@ -132,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     warmed = warm(state.engine, config)
     log.info("warm-up done: %d pipeline(s) in %.1f s", len(warmed), time.perf_counter() - t0)
+    gc.freeze()  # JAX, the engine and the compiled pipelines stay: the collector need not scan them again
 
     name = config.worker.name or f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
     beat = Heartbeat(

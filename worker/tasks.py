@@ -14,6 +14,7 @@ never depends on which side noticed first.
 from __future__ import annotations
 
 import functools
+import gc
 import inspect
 import logging
 import time
@@ -55,6 +56,11 @@ class WorkerState:
 
             return self.engine.evaluate(prepared, request, cancelled=stop)
         return self.engine.evaluate(prepared, request)
+
+    @functools.cached_property
+    def finish_script(self) -> Any:
+        """The Lua script of :func:`finish` (registered once per process)."""
+        return self.redis.register_script(_FINISH)
 
     @functools.cached_property
     def engine_polls(self) -> bool:
@@ -132,36 +138,54 @@ def _input_error(exc: Exception, job_id: str) -> dict[str, Any]:
 def run_inversion(payload: dict[str, Any]) -> dict[str, Any]:
     """Evaluate one inversion request (any batch size) and return its envelope. Never raises for bad input.
 
-    The envelope is also published on the job's answer stream (:func:`publish_answer`), so the API can answer
-    while RQ is still recording the job as finished.
+    The envelope is also published on the job's answer stream (:func:`finish`), so the API can answer while RQ is
+    still recording the job as finished.
     """
-    envelope = _evaluate(payload)
-    publish_answer(payload, envelope)
+    envelope = finish(payload, _evaluate(payload))
+    if envelope.get("result", {}).get("timings", {}).get("compiled"):
+        gc.freeze()  # what this compilation added lives as long as the worker: keep it out of the collector's scans
     return envelope
 
 
-def publish_answer(payload: dict[str, Any], envelope: dict[str, Any]) -> bool:
-    """Put ``envelope`` on the job's answer stream (kept ``result_ttl_s``) unless it is over
-    :data:`ANSWER_MAX_BYTES`; return whether it was published.
+# KEYS: the job's cancel flag, its answer stream. ARGV: envelope, replacement if canceled ('' = none), expiry, publish
+# Returns 1 when the cancel flag replaced the envelope. One round trip for the last cancel check and the answer.
+_FINISH = """
+local canceled = ARGV[2] ~= '' and redis.call('EXISTS', KEYS[1]) == 1
+if ARGV[4] == '1' then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '1', '*', 'envelope', canceled and ARGV[2] or ARGV[1])
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+end
+return canceled and 1 or 0
+"""
+_CANCELED = SERIALIZER.dumps({"canceled": True})
 
-    RQ records the same envelope as the job's result a millisecond or so later; that record is what counts when
-    this write fails (it is only logged) or is skipped (a large answer, whose transfer dwarfs the bookkeeping).
+
+def finish(payload: dict[str, Any], envelope: dict[str, Any]) -> dict[str, Any]:
+    """The job's final envelope, published on its answer stream (kept ``result_ttl_s``) unless it is over
+    :data:`ANSWER_MAX_BYTES`.
+
+    A result is replaced by ``{"canceled": True}`` when ``DELETE /jobs/{id}`` asked the job to stop while it ran
+    (errors stand). RQ records the same envelope as the job's result a millisecond or so later; that record is what
+    counts when the answer is too large to publish (its transfer dwarfs the bookkeeping) or the write fails.
     """
     job_id, state = payload.get("job_id"), _current_state()
+    if not job_id:
+        return envelope
     blob = SERIALIZER.dumps(envelope)
-    if not job_id or len(blob) > ANSWER_MAX_BYTES:
-        return False
-    key = state.names.answer(job_id)
+    publish = len(blob) <= ANSWER_MAX_BYTES
+    cancellable = "result" in envelope
+    if not publish and not cancellable:
+        return envelope
+    keys = [state.names.cancel(job_id), state.names.answer(job_id)]
+    ttl = int(payload.get("result_ttl_s") or DEFAULT_ANSWER_TTL_S)
     try:
-        pipe = state.redis.pipeline(transaction=False)
-        pipe.xadd(key, {"envelope": blob}, maxlen=1)
-        pipe.expire(key, int(payload.get("result_ttl_s") or DEFAULT_ANSWER_TTL_S))
-        pipe.execute()
+        canceled = state.finish_script(keys=keys, args=[blob if publish else b"", _CANCELED if cancellable else b"",
+                                                        ttl, "1" if publish else "0"])
     except RedisError as exc:
-        log.warning("job %s: could not publish the answer early (%s); RQ's result will carry it", job_id,
+        log.warning("job %s: could not publish its answer (%s); RQ's result will carry it", job_id,
                     type(exc).__name__)
-        return False
-    return True
+        return envelope
+    return {"canceled": True} if canceled else envelope
 
 
 def _evaluate(payload: dict[str, Any]) -> dict[str, Any]:
@@ -176,14 +200,12 @@ def _evaluate(payload: dict[str, Any]) -> dict[str, Any]:
     queue_ms = max(0.0, (started - float(payload.get("enqueued_at", started))) * 1000.0)
     state = _current_state()
     # No cancel check before the work: a job canceled while queued left the queue (RQ's cancel), a batch polls the
-    # flag before its first chunk, and a single evaluation is checked once, when it is done (below).
+    # flag before its first chunk, and every result is checked once more when it is published (finish()).
     try:
         prepared = state.cache.get(payload["dataset_id"])
         t0 = time.perf_counter()
         out = state.evaluate(prepared, payload["request"], job_id, deadline)
         compute_ms = (time.perf_counter() - t0) * 1000.0
-        if state.cancel_requested(job_id):
-            return {"canceled": True}
         if time.monotonic() > deadline:
             return {"error": _timed_out(job_id, timeout_s)}
         return {"result": build_result(payload, out, queue_ms, compute_ms)}

@@ -43,7 +43,7 @@ def _queue(redis, names, fair_share=False, **limits) -> JobQueue:
 
 
 def _publish(redis, names, job_id, envelope, delay_s=0.0) -> threading.Thread:
-    """What the job function does when it has the envelope (worker.tasks.publish_answer)."""
+    """What the job function does when it has the envelope (worker.tasks.finish)."""
     def write():
         time.sleep(delay_s)
         redis.xadd(names.answer(job_id), {"envelope": SERIALIZER.dumps(envelope)})

@@ -145,3 +145,25 @@ def test_large_answers_are_left_to_rq(monkeypatch):
     monkeypatch.setattr(tasks, "ANSWER_MAX_BYTES", 64)
     envelope = _run(FakeEngine())
     assert "result" in envelope and _published() == []
+
+
+class CanceledMidway(FakeEngine):
+    """Asked to stop while its single chunk runs (after its last poll)."""
+
+    def evaluate(self, prepared, request, cancelled=None):
+        out = super().evaluate(prepared, request, cancelled)
+        _REDIS.set(_NAMES.cancel("j"), b"1")
+        return out
+
+
+def test_a_result_is_replaced_by_canceled_when_asked_while_it_ran(monkeypatch):
+    assert _run(CanceledMidway()) == {"canceled": True}
+    assert _published() == [{"canceled": True}]
+    _REDIS.delete(_NAMES.answer("j"), _NAMES.cancel("j"))
+    monkeypatch.setattr(tasks, "ANSWER_MAX_BYTES", 64)  # too large to publish: the check still happens
+    assert _run(CanceledMidway()) == {"canceled": True} and _published() == []
+
+
+def test_errors_stand_when_a_cancel_arrives():
+    envelope = _run(FakeEngine(error=RuntimeError("boom")), flags={"cancel"})
+    assert envelope["error"]["status"] == 500 and _published() == [envelope]
