@@ -1,19 +1,12 @@
-"""Fixtures for the client tests: the real service stack of tests/service (Redis, uvicorn API, JAX worker).
-
-The fixtures are the service tests' own, imported here so that this directory gets them too. pytest keeps one
-instance per directory that registers them, so a run of tests/service and tests/client together starts the
-(session-scoped) stack once for each directory; tests/client alone starts one.
-"""
+"""Fixtures for the client tests, on the session's real service stack of tests/conftest.py (Redis, uvicorn API,
+JAX worker), the same one tests/service uses."""
 
 from __future__ import annotations
 
 import pytest
 from inversion_client import InversionClient
 
-from tests.service.conftest import _bare_stack, bare, compile_cache, redis_url, stack, workdir
 from tests.service.data import imaging
-
-__all__ = ["_bare_stack", "bare", "compile_cache", "redis_url", "stack", "workdir"]
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""Fixtures of the robustness tests: real Redis, real API and worker processes, real HTTP (see tests/service).
+"""Fixtures of the robustness tests: real Redis, real API and worker processes, real HTTP (Redis, ``workdir`` and
+``compile_cache`` come from tests/conftest.py).
 
 Each fault test builds its own stack (namespace, config, processes) and kills what it started; the shared
 ``robust`` stack (API + one worker, small limits) serves the bad-input table, the payload scan and the fuzzing.
@@ -10,8 +11,6 @@ import os
 
 import pytest
 
-from service.embedded_redis import EmbeddedRedis
-from tests.service.conftest import shared_compile_cache
 from tests.service.data import imaging
 from tests.service.http import register
 from tests.service.procs import ROOT, Stack
@@ -20,27 +19,6 @@ SLOW_ENGINE = "tests.robustness.engines:SlowEngine"
 #: Fast failure detection for the fault tests: beats every 0.25 s, a worker silent for 2 s is dead.
 FAST_BEATS = {"heartbeat_interval_s": 0.25, "heartbeat_ttl_s": 2.0}
 ROBUST_LIMITS = {"max_body_bytes": 1_000_000, "max_batch": 64, "max_sub_pixels": 50_000}
-
-
-@pytest.fixture(scope="session")
-def redis_url():
-    url = os.environ.get("REDIS_URL")
-    if url:
-        yield url
-        return
-    server = EmbeddedRedis().start()
-    yield server.url
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def workdir(tmp_path_factory):
-    return tmp_path_factory.mktemp("robustness")
-
-
-@pytest.fixture(scope="session")
-def compile_cache(tmp_path_factory):
-    return shared_compile_cache(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
