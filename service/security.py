@@ -15,7 +15,8 @@ from fastapi.security import APIKeyHeader
 from service.contract import problems
 from service.errors import ProblemError
 
-_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key (or Authorization: Bearer <key>)")
+API_KEY_HEADER = "X-API-Key"
+_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="API key (or Authorization: Bearer <key>)")
 
 
 def _presented(request: Request, header_key: str | None) -> str | None:
