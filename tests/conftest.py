@@ -43,13 +43,8 @@ def compile_cache(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def stack(redis_url, workdir, compile_cache):
     """The main stack: API + one warm worker, short result TTL."""
-    s = Stack("main", redis_url, workdir, compile_cache, jobs={"result_ttl_s": 60})
-    try:
-        s.start_api()
-        s.start_worker()
+    with Stack("main", redis_url, workdir, compile_cache, jobs={"result_ttl_s": 60}).serving() as s:
         yield s
-    finally:
-        s.close()
 
 
 @pytest.fixture(scope="session")

@@ -24,13 +24,8 @@ ROBUST_LIMITS = {"max_body_bytes": 1_000_000, "max_batch": 64, "max_sub_pixels":
 @pytest.fixture(scope="session")
 def robust(redis_url, workdir, compile_cache):
     """API + one warm worker with small limits (1 MB bodies, B <= 64, 50k sub-pixels)."""
-    s = Stack("robust", redis_url, workdir, compile_cache, limits=ROBUST_LIMITS)
-    try:
-        s.start_api()
-        s.start_worker()
+    with Stack("robust", redis_url, workdir, compile_cache, limits=ROBUST_LIMITS).serving() as s:
         yield s
-    finally:
-        s.close()
 
 
 @pytest.fixture(scope="session")

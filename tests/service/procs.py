@@ -6,12 +6,14 @@ other's datasets, queues or workers.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +187,16 @@ class Stack:
                 self.redis.srem(RateLimitRegistry.rl_keys_key, key)
         for key in self.redis.scan_iter(match=f"{self.namespace}:owner:*"):
             self.redis.delete(key)
+
+    @contextlib.contextmanager
+    def serving(self) -> Iterator[Stack]:
+        """The API and one warm worker while the block runs; everything stopped and removed after it."""
+        try:
+            self.start_api()
+            self.start_worker()
+            yield self
+        finally:
+            self.close()
 
     def close(self) -> None:
         if self.client:
