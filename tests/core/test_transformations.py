@@ -86,3 +86,29 @@ def test_batch_axes_must_agree(engine, prepared):
     with pytest.raises(InputError) as err:
         engine.evaluate(prepared, {"settings": settings(), "linear_objects": [obj]})
     assert "batch axis" in err.value.msg
+
+
+def test_a_batch_of_regularization_coefficients_shares_one_system_and_equals_singles(engine, prepared, monkeypatch):
+    """Only the coefficient varies: F and D are built once for the batch (one host curvature call), each lane's
+    positive-only solve starts from its predecessor's solution, and every lane still equals its single call."""
+    from worker.inversion import sparse_operator
+
+    calls = []
+    host = sparse_operator._host
+    monkeypatch.setattr(sparse_operator, "_host", lambda *a, **k: calls.append(1) or host(*a, **k))
+    coefs = np.array([7.0, 0.4, 1.5, 30.0, 0.9])  # unsorted, and padded to the bucket of 8
+    req = {"settings": settings(pos=True), "outputs": ["reconstruction"]}
+    batch = engine.evaluate(prepared, dict(req, linear_objects=[rect_constant(coefs, shape=(7, 7))]))
+    assert batch["compiled"] is True and len(calls) == 1
+    assert all(batch["solver_certified"])
+    for i, c in enumerate(coefs):
+        one = engine.evaluate(prepared, dict(req, linear_objects=[rect_constant(c, shape=(7, 7))]))
+        for key in ("figure_of_merit", "chi_squared", "regularization_term", "log_det_curvature_reg_matrix_term"):
+            assert batch[key][i] == pytest.approx(one[key], rel=1e-9, abs=1e-9)
+        np.testing.assert_allclose(batch["reconstruction"][i], one["reconstruction"], rtol=1e-9,
+                                   atol=1e-9 * np.abs(one["reconstruction"]).max())
+    calls.clear()
+    grids = np.stack([_traced_grid(prepared, (0, 0))] * 2)
+    traced = dict(rect_constant(coefs[:2], shape=(7, 7)), source_grid=grids)
+    engine.evaluate(prepared, dict(req, linear_objects=[traced]))
+    assert len(calls) == 2  # a batched source grid: every lane builds its own system

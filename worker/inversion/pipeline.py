@@ -102,10 +102,25 @@ def _curvature_dense(a):
     return jnp.dot(a.T, a)
 
 
+def _matrices(sig: Signature, ds: dict, params: list) -> list:
+    """Each linear object's mapping (slots or dense columns) and regularization block for one evaluation."""
+    return [BUILDERS[o.kind](o, ds, sig.dataset, p, sig.settings) for o, p in zip(sig.objects, params, strict=True)]
+
+
 def _front(sig: Signature, ds: dict, params: list, diag_value):
     """Build D, F, H, C (and what the model image needs) for one evaluation."""
+    mats = _matrices(sig, ds, params)
+    return _with_regularization(_system(sig, ds, mats, diag_value), _regularization(sig, mats, params))
+
+
+def _with_regularization(system: dict, reg: dict) -> dict:
+    return {**system, **reg, "C": system["F"] + reg["H"]}
+
+
+def _system(sig: Signature, ds: dict, mats: list, diag_value) -> dict:
+    """D and F (with the diagonal term of unregularized objects), and what the model image needs: everything that
+    depends on the mappings only, not on any regularization parameter."""
     mixed = sig.settings.use_mixed_precision
-    mats = [BUILDERS[o.kind](o, ds, sig.dataset, p, sig.settings) for o, p in zip(sig.objects, params, strict=True)]
     ranges = sig.param_ranges
     slot_ids, dense_ids = sig.slot_objects, sig.dense_objects
     noise = ds["noise"]
@@ -151,12 +166,17 @@ def _front(sig: Signature, ds: dict, params: list, diag_value):
         out["G"], out["MG"] = g, mg
     unreg = np.concatenate([np.full(o.params, o.regularization is None) for o in sig.objects])
     f = f + jnp.diag(jnp.where(unreg, diag_value, 0.0))
+    out.update({"D": d, "F": f})
+    return out
+
+
+def _regularization(sig: Signature, mats: list, params: list) -> dict:
+    """H (block diagonal over the objects) and ln det of the regularized blocks."""
     blocks = [mm.regularization if mm.regularization is not None else jnp.zeros((o.params, o.params))
               for mm, o in zip(mats, sig.objects, strict=True)]
     h = jax.scipy.linalg.block_diag(*blocks)
     ld_h = sum((_logdet_block(sig.objects[i], blocks[i], params[i]) for i in sig.reduced_objects), jnp.zeros(()))
-    out.update({"D": d, "F": f, "H": h, "C": f + h, "ld_h": ld_h})
-    return out
+    return {"H": h, "ld_h": ld_h}
 
 
 def _images(sig: Signature, ds: dict, sysm, s):
@@ -182,10 +202,14 @@ def _images(sig: Signature, ds: dict, sysm, s):
     return model, unblurred
 
 
-def _start(sig: Signature, sysm):
+def _start(sig: Signature, sysm, start=None):
     """One Cholesky factor of the full C: the unconstrained solution (and ln det C later), or the sign pattern
     that starts the positive-only active-set solve (as good a start as the kept block's own solution: same
-    iteration counts on the benchmark case) followed by that solve."""
+    iteration counts on the benchmark case) followed by that solve.
+
+    ``start``: a free-set pattern to start from instead (the previous lane's solution in a scan of
+    regularization coefficients: 1.7 pivoting steps per lane instead of 7.8 on the benchmark case). The start
+    changes the path, never the answer: the solution is certified by its KKT conditions either way."""
     c, d = sysm["C"], sysm["D"]
     chol = solvers.cholesky(c)
     s_unc = solvers.cho_solve(chol, d)
@@ -195,7 +219,8 @@ def _start(sig: Signature, sysm):
     q, rhs = c[np.ix_(keep, keep)], d[keep]
     # lanes run one at a time on the sparse (CPU) backend, where the free-block factorisation pays off; under
     # vmap (dense backend) lax.switch would evaluate every block size, so the full masked solve is used there
-    x, ok, _ = solvers.bpp_nnls(q, rhs, s_unc[keep] > 0, sig.nnls.max_iter, compact=sig.operator == "sparse")
+    x, ok, _ = solvers.bpp_nnls(q, rhs, s_unc[keep] > 0 if start is None else start, sig.nnls.max_iter,
+                                compact=sig.operator == "sparse")
     return {"x": x, "chol": chol, "certified": ok}
 
 
@@ -256,8 +281,13 @@ def _logdet_block(spec: ObjectSpec, block, p):
 
 
 def _unbatched(sig: Signature, ds, params, diag_value):
-    sysm = _front(sig, ds, params, diag_value)
-    st = _start(sig, sysm)
+    return _solve(sig, ds, _front(sig, ds, params, diag_value))[0]
+
+
+def _solve(sig: Signature, ds, sysm, start=None):
+    """Solution, evidence terms and requested arrays of one evaluation from its linear system; also the positive
+    pattern of the solution's free entries (a start for a neighbouring problem, see :func:`_start`)."""
+    st = _start(sig, sysm, start)
     if sig.settings.use_positive_only_solver:
         x = lax.cond(st["certified"], lambda: st["x"], lambda: _fallback(sig, sysm))
         s = jnp.zeros(sig.total_params).at[sig.free_indices].set(x)
@@ -265,7 +295,7 @@ def _unbatched(sig: Signature, ds, params, diag_value):
         s = st["s"]
     out = _back(sig, ds, sysm, s, st["chol"])
     out["solver_certified"] = st["certified"]
-    return out
+    return out, s[sig.free_indices] > 0
 
 
 def _axes(sig: Signature):
@@ -296,6 +326,12 @@ def _mapped(sig: Signature, ds, params, diag_value):
 
     Used on the CPU (sparse) backend, where vectorising gains nothing and jaxlib's batched LAPACK kernels can
     deadlock their own two-thread pool on a 2-core machine (nested ParallelBatchMap, observed here).
+
+    When only regularization parameters vary along the batch (a scan of coefficients for a fixed lens model),
+    the mappings, D and F are the same for every lane: they are built once, outside the loop, and each lane
+    builds only its H and solves (what ``vmap`` gives autoarray for free), its positive-only solve starting from
+    the previous lane's solution. Any other batched field (source grids, vertices, Gaussian parameters, adapt
+    images) makes every lane build everything from scratch.
     """
     axes = _axes(sig)
     batched = {}  # (object, key[, sub-key]) -> array with the batch axis
@@ -314,16 +350,32 @@ def _mapped(sig: Signature, ds, params, diag_value):
 
     fixed = [strip(p, a, (i,)) for i, (p, a) in enumerate(zip(params, axes, strict=True))]
 
-    def lane(leaves):
-        lane_params = [dict(p, **{k: dict(v) for k, v in p.items() if isinstance(v, dict)}) for p in fixed]
+    def lane_params(leaves):
+        out = [dict(p, **{k: dict(v) for k, v in p.items() if isinstance(v, dict)}) for p in fixed]
         for path, value in leaves.items():
-            target = lane_params[path[0]]
+            target = out[path[0]]
             for key in path[1:-1]:
                 target = target[key]
             target[path[-1]] = value
-        return _unbatched(sig, ds, lane_params, diag_value)
+        return out
 
-    return lax.map(lane, batched)
+    if batched and all(path[1] == "regularization" for path in batched):
+        first = lane_params({path: value[0] for path, value in batched.items()})
+        system = _system(sig, ds, _matrices(sig, ds, first), diag_value)
+
+        def regularization_lane(previous, leaves):
+            p = lane_params(leaves)
+            sysm = _with_regularization(system, _regularization(sig, _matrices(sig, ds, p), p))
+            out, pattern = _solve(sig, ds, sysm, start=previous)
+            return pattern, out
+
+        # the first lane starts from its own unconstrained solution, every later one from its predecessor's
+        first_out, pattern = _solve(sig, ds, _with_regularization(system, _regularization(
+            sig, _matrices(sig, ds, first), first)))
+        rest = {path: value[1:] for path, value in batched.items()}
+        _, outs = lax.scan(regularization_lane, pattern, rest)
+        return jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), first_out, outs)
+    return lax.map(lambda leaves: _unbatched(sig, ds, lane_params(leaves), diag_value), batched)
 
 
 TRACE_COUNT = {"n": 0}  # incremented at trace time: lets tests prove that a signature does not retrace
