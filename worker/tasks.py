@@ -34,7 +34,10 @@ log = logging.getLogger(__name__)
 
 #: Envelopes up to this size (msgpack bytes) are published on the job's answer stream as soon as they exist.
 ANSWER_MAX_BYTES = 256 * 1024
-DEFAULT_ANSWER_TTL_S = 3600
+#: Seconds an answer stays on its stream (or ``result_ttl_s`` if shorter). It is needed only until the API has read
+#: it and RQ has recorded the same envelope as the job's result (milliseconds later), so it need not cost Redis
+#: memory for the hour that RQ keeps results.
+ANSWER_TTL_S = 60
 
 
 @dataclass
@@ -161,7 +164,7 @@ _CANCELED = SERIALIZER.dumps({"canceled": True})
 
 
 def finish(payload: dict[str, Any], envelope: dict[str, Any]) -> dict[str, Any]:
-    """The job's final envelope, published on its answer stream (kept ``result_ttl_s``) unless it is over
+    """The job's final envelope, published on its answer stream (kept :data:`ANSWER_TTL_S`) unless it is over
     :data:`ANSWER_MAX_BYTES`.
 
     A result is replaced by ``{"canceled": True}`` when ``DELETE /jobs/{id}`` asked the job to stop while it ran
@@ -177,7 +180,7 @@ def finish(payload: dict[str, Any], envelope: dict[str, Any]) -> dict[str, Any]:
     if not publish and not cancellable:
         return envelope
     keys = [state.names.cancel(job_id), state.names.answer(job_id)]
-    ttl = int(payload.get("result_ttl_s") or DEFAULT_ANSWER_TTL_S)
+    ttl = min(int(payload.get("result_ttl_s") or ANSWER_TTL_S), ANSWER_TTL_S)
     try:
         canceled = state.finish_script(keys=keys, args=[blob if publish else b"", _CANCELED if cancellable else b"",
                                                         ttl, "1" if publish else "0"])
