@@ -15,7 +15,6 @@ from service.config import ServerConfig
 from service.contract.names import Names
 from service.negotiation import response_media_type
 from service.queue import JobQueue
-from service.security import require_api_key
 from service.store import DatasetStore
 
 
@@ -45,4 +44,3 @@ NamesDep = Annotated[Names, Depends(_names)]
 StoreDep = Annotated[DatasetStore, Depends(_store)]
 QueueDep = Annotated[JobQueue, Depends(_queue)]
 MediaTypeDep = Annotated[str, Depends(response_media_type)]
-ApiKeyDep = Annotated[str | None, Depends(require_api_key)]

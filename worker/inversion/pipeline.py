@@ -361,7 +361,8 @@ def _mapped(sig: Signature, ds, params, diag_value):
 
     if batched and all(path[1] == "regularization" for path in batched):
         first = lane_params({path: value[0] for path, value in batched.items()})
-        system = _system(sig, ds, _matrices(sig, ds, first), diag_value)
+        first_mats = _matrices(sig, ds, first)
+        system = _system(sig, ds, first_mats, diag_value)
 
         def regularization_lane(previous, leaves):
             p = lane_params(leaves)
@@ -370,8 +371,7 @@ def _mapped(sig: Signature, ds, params, diag_value):
             return pattern, out
 
         # the first lane starts from its own unconstrained solution, every later one from its predecessor's
-        first_out, pattern = _solve(sig, ds, _with_regularization(system, _regularization(
-            sig, _matrices(sig, ds, first), first)))
+        first_out, pattern = _solve(sig, ds, _with_regularization(system, _regularization(sig, first_mats, first)))
         rest = {path: value[1:] for path, value in batched.items()}
         _, outs = lax.scan(regularization_lane, pattern, rest)
         return jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), first_out, outs)
