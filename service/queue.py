@@ -335,8 +335,4 @@ class JobQueue:
     # ------------------------------------------------------------------------------------------- stats
     def queued(self) -> int:
         """Jobs waiting for a worker: those in the queue and those waiting for their key's turn to enter it."""
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.llen(self.queue.key)
-        for key in self._rate_limit_keys():
-            pipe.zcard(RateLimitRegistry(key, self.redis).rate_limited_key)
-        return sum(pipe.execute())
+        return self.quota.queued()

@@ -22,19 +22,29 @@ from service.contract.names import Names
 
 ANONYMOUS = "anonymous"
 
+# Jobs waiting for a worker (see QueueKeys): those in the RQ queue list plus those in the waiting sets of this
+# namespace's rate-limit keys. Shared by both scripts below.
+_QUEUED_JOBS = """
+local function queued_jobs(queue, rl_keys, rl_prefix, waiting_prefix, waiting_suffix)
+  local n = redis.call('LLEN', queue)
+  for _, key in ipairs(redis.call('SMEMBERS', rl_keys)) do
+    if string.sub(key, 1, #rl_prefix) == rl_prefix then
+      n = n + redis.call('ZCARD', waiting_prefix .. key .. waiting_suffix)
+    end
+  end
+  return n
+end
+"""
+
+# KEYS: RQ queue list, RQ's set of rate-limit keys. ARGV: rate-limit key prefix, waiting-set key prefix and suffix
+_QUEUED = _QUEUED_JOBS + "return queued_jobs(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])\n"
+
 # KEYS: owner jobs zset, owner reserved hash, RQ queue list, RQ's set of rate-limit keys
 # ARGV: job key prefix, now, max jobs, max evaluations, job id, evaluations, key ttl, reservation grace,
 #       max queued jobs, rate-limit key prefix of this namespace, rate-limit waiting-set key prefix and suffix
 # Returns {status, jobs, evaluations}: status 1 = admitted, 0 = over the key's limits, -1 = the queue is full.
-_ADMIT = """
-local queued = redis.call('LLEN', KEYS[3])
-local rl_prefix = ARGV[10]
-for _, key in ipairs(redis.call('SMEMBERS', KEYS[4])) do
-  if string.sub(key, 1, #rl_prefix) == rl_prefix then
-    queued = queued + redis.call('ZCARD', ARGV[11] .. key .. ARGV[12])
-  end
-end
-if queued >= tonumber(ARGV[9]) then
+_ADMIT = _QUEUED_JOBS + """
+if queued_jobs(KEYS[3], KEYS[4], ARGV[10], ARGV[11], ARGV[12]) >= tonumber(ARGV[9]) then
   return {-1, 0, 0}
 end
 local members = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
@@ -114,6 +124,13 @@ class Quota:
         self.job_key_prefix = job_key_prefix
         self.key_ttl_s = key_ttl_s
         self._admit = redis.register_script(_ADMIT)
+        self._queued = redis.register_script(_QUEUED)
+
+    def queued(self) -> int:
+        """Jobs waiting for a worker: those in the queue and those waiting for their key's turn to enter it."""
+        q = self.queue_keys
+        return int(self._queued(keys=[q.queue, q.rate_limit_keys],
+                                args=[q.rate_limit_prefix, q.waiting_prefix, q.waiting_suffix]))
 
     def admit(self, owner: str, job_id: str, evaluations: int) -> Admission:
         """Reserve a place for ``job_id`` (``evaluations`` = its batch size) if the queue has room and the key's
