@@ -32,14 +32,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _merge(base: dict, extra: dict) -> dict:
+def merge_config(base: dict, extra: dict) -> dict:
+    """``base`` with ``extra`` merged in, nested sections key by key (the way a configuration file overrides)."""
     out = dict(base)
     for key, value in extra.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        nested = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = merge_config(out[key], value) if nested else value
     return out
 
 
-def _command(*args: str) -> list[str]:
+def service_command(*args: str) -> list[str]:
+    """The ``inversion-service`` console script of this interpreter's environment (or ``python -m service.cli``)."""
     script = Path(sys.executable).with_name("inversion-service")
     return [str(script), *args] if script.exists() else [sys.executable, "-m", "service.cli", *args]
 
@@ -71,7 +74,7 @@ class LocalService:
 
     def _spawn(self, name: str, args: list[str]) -> None:
         log = open(self.dir / f"{name}.log", "ab")  # noqa: SIM115  (closed in stop)
-        proc = subprocess.Popen(_command(*args), env=self._env, stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(service_command(*args), env=self._env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         self._procs[name] = (proc, log)
 
@@ -88,7 +91,7 @@ class LocalService:
 
             self._redis = EmbeddedRedis().start()
             self._redis_url = self._redis.url
-        config = _merge({"namespace": f"local-{uuid.uuid4().hex[:8]}", "redis_url": self._redis_url,
+        config = merge_config({"namespace": f"local-{uuid.uuid4().hex[:8]}", "redis_url": self._redis_url,
                          "log_level": "WARNING"}, self._config)
         path = self.dir / "config.yaml"
         path.write_text(json.dumps(config, indent=1))  # JSON is YAML

@@ -10,7 +10,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +19,8 @@ from typing import Any
 import httpx
 import msgpack
 import yaml
+from inversion_client.local import merge_config
+from inversion_client.local import service_command as command
 from redis import Redis
 
 from service.contract.names import Names
@@ -36,19 +37,6 @@ TINY_WARM = [{
                         "regularization": {"type": "constant", "coefficient": 1.0}}],
     "precisions": ["fp64"], "batch_sizes": [1],
 }]
-
-
-def _merge(base: dict, extra: dict) -> dict:
-    out = dict(base)
-    for key, value in extra.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
-
-
-def command(*args: str) -> list[str]:
-    """The ``inversion-service`` console script of this interpreter's environment (or ``python -m service.cli``)."""
-    script = Path(sys.executable).with_name("inversion-service")
-    return [str(script), *args] if script.exists() else [sys.executable, "-m", "service.cli", *args]
 
 
 def _tail(path: Path, lines: int = 40) -> str:
@@ -103,7 +91,7 @@ class Stack:
             "worker": {"warm": TINY_WARM, "compile_cache_dir": str(cache_dir), "min_compile_time_s": 0.0,
                        "heartbeat_interval_s": 0.5, "heartbeat_ttl_s": 3.0},
         }
-        self.config = _merge(base, config)
+        self.config = merge_config(base, config)
         self.config_path = self.dir / "config.yaml"
         self.config_path.write_text(yaml.safe_dump(self.config))
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("INVERSION_")}
