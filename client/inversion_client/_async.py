@@ -9,9 +9,8 @@ from typing import Any
 
 import httpx
 
-from ._protocol import Flow, OnRetry, Protocol, Sleep, T, imaging_body, inversion_body
-from ._retry import RetryPolicy
-from ._sync import _headers, _timeout
+from ._protocol import Flow, OnRetry, Sleep, T, imaging_body, inversion_body
+from ._sync import _headers, _protocol, _request
 from .models import DatasetInfo, JobInfo, Result
 
 
@@ -27,8 +26,7 @@ class AsyncInversionClient:
                  http: httpx.AsyncClient | None = None):
         self.base_url = base_url.rstrip("/")
         self.timeout = float(timeout)
-        self.protocol = Protocol(RetryPolicy(retries=retries, backoff=backoff, max_backoff=max_backoff),
-                                 float32_grids=float32_grids, job_timeout=job_timeout, on_retry=on_retry)
+        self.protocol = _protocol(retries, backoff, max_backoff, float32_grids, job_timeout, on_retry)
         self._http = http or httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout,
                                                headers=_headers(api_key))
 
@@ -40,9 +38,7 @@ class AsyncInversionClient:
                 answer: Any = None
             else:
                 try:
-                    answer = await self._http.request(step.method, step.path, content=step.content,
-                                                      headers=dict(step.headers), params=step.params,
-                                                      timeout=_timeout(self.timeout, step) or httpx.USE_CLIENT_DEFAULT)
+                    answer = await self._http.request(**_request(self.timeout, step))
                 except httpx.TransportError as exc:
                     answer = exc
             try:

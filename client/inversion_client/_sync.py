@@ -28,6 +28,19 @@ def _timeout(client_timeout: float, call: Call) -> httpx.Timeout | None:
     return httpx.Timeout(client_timeout, read=max(client_timeout, call.timeout))
 
 
+def _protocol(retries: int, backoff: float, max_backoff: float, float32_grids: bool, job_timeout: float | None,
+              on_retry: OnRetry | None) -> Protocol:
+    """The behaviour both clients share (retries, float32 grids, job polling), from their constructor arguments."""
+    return Protocol(RetryPolicy(retries=retries, backoff=backoff, max_backoff=max_backoff),
+                    float32_grids=float32_grids, job_timeout=job_timeout, on_retry=on_retry)
+
+
+def _request(client_timeout: float, call: Call) -> dict[str, Any]:
+    """Keyword arguments of ``httpx.Client.request`` / ``httpx.AsyncClient.request`` for one call."""
+    return {"method": call.method, "url": call.path, "content": call.content, "headers": dict(call.headers),
+            "params": call.params, "timeout": _timeout(client_timeout, call) or httpx.USE_CLIENT_DEFAULT}
+
+
 class InversionClient:
     """A client of the inversion service: register datasets, evaluate inversions (single or batched).
 
@@ -47,8 +60,7 @@ class InversionClient:
                  http: httpx.Client | None = None):
         self.base_url = base_url.rstrip("/")
         self.timeout = float(timeout)
-        self.protocol = Protocol(RetryPolicy(retries=retries, backoff=backoff, max_backoff=max_backoff),
-                                 float32_grids=float32_grids, job_timeout=job_timeout, on_retry=on_retry)
+        self.protocol = _protocol(retries, backoff, max_backoff, float32_grids, job_timeout, on_retry)
         self._http = http or httpx.Client(base_url=self.base_url, timeout=self.timeout, headers=_headers(api_key))
 
     # ------------------------------------------------------------------------------------------ plumbing
@@ -60,9 +72,7 @@ class InversionClient:
                 answer: Any = None
             else:
                 try:
-                    answer = self._http.request(step.method, step.path, content=step.content,
-                                                headers=dict(step.headers), params=step.params,
-                                                timeout=_timeout(self.timeout, step) or httpx.USE_CLIENT_DEFAULT)
+                    answer = self._http.request(**_request(self.timeout, step))
                 except httpx.TransportError as exc:
                     answer = exc
             try:
