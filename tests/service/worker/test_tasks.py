@@ -150,6 +150,22 @@ def test_large_answers_are_left_to_rq(monkeypatch):
     assert "result" in envelope and _published() == []
 
 
+def test_large_arrays_are_not_serialised_for_the_answer_stream(monkeypatch):
+    """An envelope whose arrays alone exceed the limit is never encoded by the job function (RQ encodes it once)."""
+    encoded = []
+    monkeypatch.setattr(tasks, "SERIALIZER", type("Counting", (), {"dumps": staticmethod(
+        lambda obj: encoded.append(obj) or SERIALIZER.dumps(obj))}))
+    tasks.bind(tasks.WorkerState(FakeEngine(), _REDIS, _NAMES, PreparedCache(lambda i: None, lambda d: d, 1)))
+    try:
+        big = {"result": {"reconstruction": np.zeros(tasks.ANSWER_MAX_BYTES // 8 + 1)}}
+        assert tasks.finish({"job_id": "j", "result_ttl_s": 60}, big) is big and encoded == [] and _published() == []
+        small = {"result": {"reconstruction": np.zeros(4)}}
+        assert tasks.finish({"job_id": "j", "result_ttl_s": 60}, small) is small and encoded == [small]
+        assert len(_published()) == 1
+    finally:
+        tasks.bind(None)
+
+
 class CanceledMidway(FakeEngine):
     """Asked to stop while its single chunk runs (after its last poll)."""
 
