@@ -12,6 +12,7 @@ API process or expired within that window is still reported 404 ``body.dataset_i
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -39,13 +40,19 @@ class DatasetStore:
         self.ttl_s = ttl_s or None
         self.max_sub_pixels = max_sub_pixels
         self._recent: dict[str, tuple[float, DatasetMeta]] = {}  # id -> (time.monotonic() read, metadata)
+        self._recent_lock = threading.Lock()  # requests run in the thread pool; eviction iterates the dict
 
     def _remember(self, meta: DatasetMeta) -> DatasetMeta:
-        self._recent.pop(meta.dataset_id, None)
-        self._recent[meta.dataset_id] = (time.monotonic(), meta)
-        while len(self._recent) > _META_CACHE_SIZE:
-            self._recent.pop(next(iter(self._recent)), None)
+        with self._recent_lock:
+            self._recent.pop(meta.dataset_id, None)
+            self._recent[meta.dataset_id] = (time.monotonic(), meta)
+            while len(self._recent) > _META_CACHE_SIZE:
+                self._recent.pop(next(iter(self._recent)), None)
         return meta
+
+    def _forget(self, dataset_id: str) -> None:
+        with self._recent_lock:
+            self._recent.pop(dataset_id, None)
 
     def register(self, ds: ImagingDataset) -> tuple[DatasetMeta, bool]:
         """Validate and store ``ds``; return its metadata and whether it was new."""
@@ -77,7 +84,7 @@ class DatasetStore:
         self.touch(dataset_id, pipe)
         raw = pipe.execute()[0]
         if raw is None:
-            self._recent.pop(dataset_id, None)
+            self._forget(dataset_id)
             return None
         return self._remember(DatasetMeta.from_dict(msgpack.unpackb(raw)))
 
@@ -88,7 +95,7 @@ class DatasetStore:
 
     def delete(self, dataset_id: str) -> bool:
         """Remove a dataset; False if it did not exist."""
-        self._recent.pop(dataset_id, None)
+        self._forget(dataset_id)
         return bool(self.redis.delete(self.names.dataset(dataset_id), self.names.dataset_meta(dataset_id)))
 
     def touch(self, dataset_id: str, pipe: Pipeline) -> Pipeline:
