@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 _QUEUED = {JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.CREATED, JobStatus.RATE_LIMITED,
            JobStatus.READY_TO_ENQUEUE}
+_UNFINISHED = _QUEUED | {JobStatus.STARTED}
 _BLOCK_SLICE_MS = 1000
 #: Seconds the RQ death penalty (SIGALRM) waits beyond the job's own, cooperative deadline.
 HARD_TIMEOUT_MARGIN_S = 5
@@ -225,7 +226,7 @@ class JobQueue:
                                 "cancel_requested": cancel_requested}
         if status == JobStatus.CANCELED:
             return {**view, "status": "canceled"}
-        if status in _QUEUED or status == JobStatus.STARTED:
+        if status in _UNFINISHED:
             # RQ may not have recorded the end yet, although the job function already answered
             answer = self._answer(job_id)
             if answer is None:
@@ -259,7 +260,7 @@ class JobQueue:
             return None
         status = job.get_status(refresh=False)
         if status in (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED) or (
-                (status in _QUEUED or status == JobStatus.STARTED) and self._answer(job_id) is not None):
+                status in _UNFINISHED and self._answer(job_id) is not None):
             return self.view(job_id)
         # The flag also covers the race where a worker picks the job up between these two steps.
         self.redis.set(self.names.cancel(job_id), b"1", ex=self.jobs.job_timeout_s + self.jobs.queued_ttl_s)
