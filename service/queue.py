@@ -105,15 +105,11 @@ class JobQueue:
         death penalty is a backstop a few seconds later. ``also`` may add commands to the transaction that
         enqueues the job (the caller's bookkeeping rides along instead of costing its own round trip).
 
-        Without fair share (an open service) the job is written and pushed in one transaction: admission plus
-        enqueueing are two round trips to Redis. With fair share RQ's rate limiter needs its own steps.
+        Without fair share (an open service) the commands RQ would send to write and push the job are collected
+        unsent and run by the admission script once the job is admitted: admission plus enqueueing are one round
+        trip to Redis, as atomic as RQ's own transaction. With fair share RQ's rate limiter needs its own steps.
         """
         job_id = uuid.uuid4().hex
-        admission = self.quota.admit(owner, job_id, evaluations)
-        if admission.queue_full:
-            raise QueueFull
-        if not admission.admitted:
-            raise OverQuota(admission)
         payload = {**payload, "job_id": job_id, "enqueued_at": time.time(), "timeout_s": self.jobs.job_timeout_s,
                    "result_ttl_s": self.jobs.result_ttl_s}
         retries = self.jobs.worker_lost_retries
@@ -127,22 +123,39 @@ class JobQueue:
             description=description,
             retry=Retry(max=retries, enqueue_at_front=True) if retries else None,
         )
-        try:
-            if self.fair_share:
+        if self.fair_share:
+            self._admit(owner, job_id, evaluations)
+            try:
                 rate_limit = RateLimit(self.names.rate_limit(owner), self.limits.per_key_concurrency)
                 self.queue.enqueue_call(JOB_FUNCTION, rate_limit=rate_limit, **options)
                 if also is not None:
                     also(self.redis.pipeline(transaction=False)).execute()
-            else:
-                with self.redis.pipeline(transaction=True) as pipe:
-                    self.queue.enqueue_call(JOB_FUNCTION, pipeline=pipe, **options)
-                    if also is not None:
-                        also(pipe)
-                    pipe.execute()
+            except BaseException:
+                self.quota.release(owner, job_id)
+                raise
+            return job_id
+        # RQ writes the job into a pipeline that is never sent: its commands run inside the admission script
+        with self.redis.pipeline(transaction=True) as pipe:
+            self.queue.enqueue_call(JOB_FUNCTION, pipeline=pipe, **options)
+            if also is not None:
+                also(pipe)
+            commands = [args for args, _ in pipe.command_stack]
+            pipe.reset()
+        try:
+            self._admit(owner, job_id, evaluations, commands)
+        except (QueueFull, OverQuota):
+            raise
         except BaseException:
-            self.quota.release(owner, job_id)
+            self.quota.release(owner, job_id)  # the script failed after admitting (a Redis error mid-way)
             raise
         return job_id
+
+    def _admit(self, owner: str, job_id: str, evaluations: int, then: list | tuple = ()) -> None:
+        admission = self.quota.admit(owner, job_id, evaluations, then)
+        if admission.queue_full:
+            raise QueueFull
+        if not admission.admitted:
+            raise OverQuota(admission)
 
     # ------------------------------------------------------------------------------------------- results
     def _envelope(self, job_id: str, result: Result | None) -> dict[str, Any] | None:

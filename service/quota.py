@@ -4,8 +4,9 @@ A key is an API key (stored only as a short hash), or ``anonymous`` when the ser
 sorted set of its jobs (job id -> batch size). Admission is one Lua script, so concurrent requests of one key
 cannot overshoot: it drops the jobs that have ended (their RQ status is terminal, or their hash expired), counts
 the rest, and adds the new job only if both limits still hold. The same script first checks the queue's length
-(``limits.max_queued_jobs``: jobs in the RQ queue plus those waiting for their key's turn), so a request costs one
-round trip for both checks. Fair sharing of the workers themselves is RQ's rate limit
+(``limits.max_queued_jobs``: jobs in the RQ queue plus those waiting for their key's turn), and may carry the
+commands that enqueue the job, run only once it is admitted, so a request costs one round trip for both checks and
+the enqueue. Fair sharing of the workers themselves is RQ's rate limit
 (``limits.per_key_concurrency``, see :mod:`service.queue`).
 """
 
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from redis import Redis
 
@@ -41,7 +44,8 @@ _QUEUED = _QUEUED_JOBS + "return queued_jobs(KEYS[1], KEYS[2], ARGV[1], ARGV[2],
 
 # KEYS: owner jobs zset, owner reserved hash, RQ queue list, RQ's set of rate-limit keys
 # ARGV: job key prefix, now, max jobs, max evaluations, job id, evaluations, key ttl, reservation grace,
-#       max queued jobs, rate-limit key prefix of this namespace, rate-limit waiting-set key prefix and suffix
+#       max queued jobs, rate-limit key prefix of this namespace, rate-limit waiting-set key prefix and suffix,
+#       then the commands to run once admitted, each as its number of words followed by the words
 # Returns {status, jobs, evaluations}: status 1 = admitted, 0 = over the key's limits, -1 = the queue is full.
 _ADMIT = _QUEUED_JOBS + """
 if queued_jobs(KEYS[3], KEYS[4], ARGV[10], ARGV[11], ARGV[12]) >= tonumber(ARGV[9]) then
@@ -75,6 +79,12 @@ redis.call('ZADD', KEYS[1], ARGV[6], ARGV[5])
 redis.call('HSET', KEYS[2], ARGV[5], ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[7])
 redis.call('EXPIRE', KEYS[2], ARGV[7])
+local i = 13
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  redis.call(unpack(ARGV, i + 1, i + n))
+  i = i + n + 1
+end
 return {1, jobs + 1, evals + tonumber(ARGV[6])}
 """
 
@@ -132,15 +142,19 @@ class Quota:
         return int(self._queued(keys=[q.queue, q.rate_limit_keys],
                                 args=[q.rate_limit_prefix, q.waiting_prefix, q.waiting_suffix]))
 
-    def admit(self, owner: str, job_id: str, evaluations: int) -> Admission:
+    def admit(self, owner: str, job_id: str, evaluations: int, then: Sequence[Sequence[Any]] = ()) -> Admission:
         """Reserve a place for ``job_id`` (``evaluations`` = its batch size) if the queue has room and the key's
-        limits allow it."""
+        limits allow it; then, in the same script, run the Redis commands ``then`` (each a sequence of words, as
+        ``("RPUSH", key, value)``). Nothing runs between the checks and those commands, as in a transaction."""
         q = self.queue_keys
+        words: list[Any] = []
+        for command in then:
+            words += (len(command), *command)
         status, jobs, evals = self._admit(
             keys=[self.names.owner_jobs(owner), self.names.owner_reserved(owner), q.queue, q.rate_limit_keys],
             args=[self.job_key_prefix, time.time(), self.limits.per_key_max_jobs,
                   self.limits.per_key_max_evaluations, job_id, max(1, evaluations), self.key_ttl_s, 60,
-                  self.limits.max_queued_jobs, q.rate_limit_prefix, q.waiting_prefix, q.waiting_suffix],
+                  self.limits.max_queued_jobs, q.rate_limit_prefix, q.waiting_prefix, q.waiting_suffix, *words],
         )
         return Admission(status == 1, int(jobs), int(evals), queue_full=status == -1)
 

@@ -98,6 +98,24 @@ def test_one_admission_script_checks_the_queue_then_the_key(redis, names):
     assert (over.value.admission.jobs, over.value.admission.queue_full) == (2, False)
 
 
+def test_the_enqueue_runs_inside_the_admission_script_only_when_admitted(redis, names):
+    queue = _queue(redis, names, max_queued_jobs=100, per_key_max_jobs=1)
+    touched = f"{names.namespace}:touched"
+    job_id = queue.enqueue({"request": {"x": 1}}, "test", owner="alice",
+                           also=lambda pipe: pipe.set(touched, b"1", ex=30))
+    job = queue._fetch(job_id)  # a complete RQ job: RQ reads back what it would have written itself
+    assert job is not None and job.get_status(refresh=False) == "queued" and job.origin == names.queue
+    assert job.args[0]["request"] == {"x": 1} and job.args[0]["job_id"] == job_id
+    assert queue.queue.job_ids == [job_id] and redis.get(touched) == b"1" and 0 < redis.ttl(job.key) <= queue.jobs.queued_ttl_s
+    redis.delete(touched)
+    keys_before = set(redis.scan_iter("rq:job:*"))
+    with pytest.raises(OverQuota):
+        queue.enqueue({"request": {}}, "test", owner="alice", also=lambda pipe: pipe.set(touched, b"1"))
+    # refused: none of the enqueue's commands ran (no job hash, nothing pushed, no bookkeeping)
+    assert set(redis.scan_iter("rq:job:*")) == keys_before
+    assert queue.queue.job_ids == [job_id] and not redis.exists(touched)
+
+
 def test_fair_share_sends_a_keys_jobs_through_the_rate_limiter(redis, names):
     queue = _queue(redis, names, fair_share=True, per_key_concurrency=1)
     first, second = (queue.enqueue({"request": {}}, "test", owner="alice") for _ in range(2))
