@@ -10,6 +10,7 @@ import httpx
 
 from ._protocol import Call, Flow, OnRetry, Protocol, Sleep, T, imaging_body, inversion_body
 from ._retry import RetryPolicy
+from ._transport import KeepAliveTransport, lean_transport_applies
 from .models import DatasetInfo, JobInfo, Result
 
 USER_AGENT = "inversion-client/0.1"
@@ -52,6 +53,12 @@ class InversionClient:
     ``float32_grids=True`` sends ``source_grid``/``source_grid_slim`` as float32 (half the bytes; the service
     computes in float64 from the rounded grid). ``job_timeout`` bounds how long :meth:`evaluate` polls a job that
     was answered 202 (None = no bound).
+
+    Transport: a plain ``http://`` service with no proxy configured is reached through
+    :class:`~inversion_client._transport.KeepAliveTransport` (``http.client`` keep-alive connections, called
+    directly: a sampler's round trip is milliseconds, and httpx's client and default transport cost most of one of
+    them per request). ``https://``, a proxy from the environment, or ``http=`` (any ``httpx.Client``, used as
+    given) go through httpx.
     """
 
     def __init__(self, base_url: str = "http://127.0.0.1:8000", api_key: str | None = None, timeout: float = 120.0,
@@ -61,7 +68,13 @@ class InversionClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = float(timeout)
         self.protocol = _protocol(retries, backoff, max_backoff, float32_grids, job_timeout, on_retry)
-        self._http = http or httpx.Client(base_url=self.base_url, timeout=self.timeout, headers=_headers(api_key))
+        self._lean: KeepAliveTransport | None = None
+        if http is None and lean_transport_applies(self.base_url):
+            self._lean = KeepAliveTransport()
+            self._headers = httpx.Headers(_headers(api_key))
+            self._http: httpx.Client | None = None
+        else:
+            self._http = http or httpx.Client(base_url=self.base_url, timeout=self.timeout, headers=_headers(api_key))
 
     # ------------------------------------------------------------------------------------------ plumbing
     def _run(self, flow: Flow[T]) -> T:
@@ -72,7 +85,7 @@ class InversionClient:
                 answer: Any = None
             else:
                 try:
-                    answer = self._http.request(**_request(self.timeout, step))
+                    answer = self._send(step)
                 except httpx.TransportError as exc:
                     answer = exc
             try:
@@ -80,8 +93,19 @@ class InversionClient:
             except StopIteration as stop:
                 return stop.value
 
+    def _send(self, call: Call) -> httpx.Response:
+        if self._lean is None:
+            return self._http.request(**_request(self.timeout, call))
+        timeout = _timeout(self.timeout, call) or httpx.Timeout(self.timeout)
+        request = httpx.Request(call.method, self.base_url + call.path, params=call.params, content=call.content,
+                                headers={**self._headers, **call.headers}, extensions={"timeout": timeout.as_dict()})
+        return self._lean.handle_request(request)
+
     def close(self) -> None:
-        self._http.close()
+        if self._lean is not None:
+            self._lean.close()
+        else:
+            self._http.close()
 
     def __enter__(self) -> InversionClient:
         return self
