@@ -19,6 +19,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -48,7 +49,7 @@ over HTTP: register an imaging dataset once, then evaluate many parameter sets, 
 Bodies are JSON or msgpack (`application/vnd.msgpack`; arrays as `{dtype, shape, data}` maps); answers follow
 `Accept`. Errors are RFC 9457 problem details naming the offending field.
 """
-_THREADS = 200  # sync routes run in the thread pool; waiting requests each hold one thread
+_THREADS = 200  # sync routes, and large bodies and answers, run in the thread pool (waiting requests hold none)
 
 
 def _reap_forever(queue: JobQueue, interval_s: float, stop: threading.Event) -> None:
@@ -77,6 +78,7 @@ async def _lifespan(app: FastAPI):
         stop.set()
         reaper.join(timeout=5)
         app.state.redis.close()
+        await app.state.aredis.aclose()
 
 
 # --------------------------------------------------------------------------------------------------- handlers
@@ -153,13 +155,16 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     app = FastAPI(title="Inversion service", version=VERSION, description=DESCRIPTION, lifespan=_lifespan,
                   openapi_url=None, docs_url=None, redoc_url=None)
     names = Names(config.namespace)
-    redis = Redis.from_url(config.redis_url, socket_connect_timeout=2, socket_timeout=10, socket_keepalive=True,
-                           health_check_interval=30)
+    options = dict(socket_connect_timeout=2, socket_timeout=10, socket_keepalive=True, health_check_interval=30)
+    redis = Redis.from_url(config.redis_url, **options)
+    aredis = AsyncRedis.from_url(config.redis_url, **options)  # what the event loop awaits (POST /inversions)
     app.state.config = config
     app.state.names = names
     app.state.redis = redis
+    app.state.aredis = aredis
     app.state.store = DatasetStore(redis, names, config.datasets.ttl_s, config.limits.max_sub_pixels)
-    app.state.queue = JobQueue(redis, names, config.jobs, config.limits, fair_share=bool(config.api_keys))
+    app.state.queue = JobQueue(redis, names, config.jobs, config.limits, fair_share=bool(config.api_keys),
+                               aredis=aredis)
     app.state.metrics = Metrics()
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
 

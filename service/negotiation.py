@@ -28,7 +28,9 @@ MSGPACK_TYPES = (MSGPACK, "application/msgpack", "application/x-msgpack")
 #: Response media types in the server's order of preference (ties in q go to the earlier one).
 OFFERED = (JSON, *MSGPACK_TYPES)
 REQUEST_TYPES = (JSON, *MSGPACK_TYPES)
-_THREAD_THRESHOLD = 64 * 1024
+#: Bodies (and answers' arrays) beyond this many bytes are decoded, validated and encoded in the thread pool, so
+#: the event loop never stalls on one large request.
+THREAD_THRESHOLD = 64 * 1024
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -103,7 +105,7 @@ def body_of(model: type[M]) -> Callable[[Request], Coroutine[Any, Any, M]]:
         def parse() -> M:
             return validate(model, decode_body(raw, content_type))
 
-        return await run_in_threadpool(parse) if len(raw) > _THREAD_THRESHOLD else parse()
+        return await run_in_threadpool(parse) if len(raw) > THREAD_THRESHOLD else parse()
 
     return dependency
 
@@ -173,6 +175,15 @@ def respond(content: Any, mt: str, status_code: int = 200, headers: dict[str, st
     """A response with ``content`` encoded in the negotiated media type ``mt``."""
     hdrs = {"Vary": "Accept", **(headers or {})}
     return Response(encode(content, mt), status_code=status_code, media_type=mt, headers=hdrs)
+
+
+async def respond_async(content: Any, mt: str, status_code: int = 200,
+                        headers: dict[str, str] | None = None) -> Response:
+    """:func:`respond` for the event loop: content whose arrays hold more than :data:`THREAD_THRESHOLD` bytes is
+    encoded in the thread pool."""
+    if arrays.array_bytes(content) > THREAD_THRESHOLD:
+        return await run_in_threadpool(respond, content, mt, status_code, headers)
+    return respond(content, mt, status_code, headers)
 
 
 def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:

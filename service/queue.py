@@ -23,6 +23,7 @@ from datetime import UTC
 from typing import Any
 
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 from redis.client import Pipeline
 from rq import Queue, Retry
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
@@ -30,10 +31,12 @@ from rq.job import Job, JobStatus
 from rq.rate_limit import RateLimit, RateLimitRegistry
 from rq.registry import StartedJobRegistry
 from rq.results import Result
+from starlette.concurrency import run_in_threadpool
 
 from service.config import JobsConfig, Limits
 from service.contract import problems
 from service.contract.names import JOB_FUNCTION, SERIALIZER, Names
+from service.negotiation import THREAD_THRESHOLD
 from service.quota import Admission, QueueKeys, Quota
 
 log = logging.getLogger(__name__)
@@ -76,11 +79,27 @@ def failure_problem(job_id: str, exc_string: str | None, verdict: bytes | None, 
                             type=problems.INTERNAL, job_id=job_id)
 
 
+def _check(admission: Admission) -> None:
+    if admission.queue_full:
+        raise QueueFull
+    if not admission.admitted:
+        raise OverQuota(admission)
+
+
+def _failed(result: Result | None) -> bool:
+    """Whether a result entry records a failure (whose problem depends on the reaper's verdict)."""
+    return result is not None and result.type not in (Result.Type.SUCCESSFUL, Result.Type.STOPPED,
+                                                      Result.Type.RETRIED)
+
+
 class JobQueue:
     """Inversion jobs of one namespace."""
 
-    def __init__(self, redis: Redis, names: Names, jobs: JobsConfig, limits: Limits, fair_share: bool = True):
+    def __init__(self, redis: Redis, names: Names, jobs: JobsConfig, limits: Limits, fair_share: bool = True,
+                 aredis: AsyncRedis | None = None):
         self.redis = redis
+        #: an asyncio client of the same Redis: what the event loop awaits (:meth:`submit`, :meth:`wait`)
+        self.aredis = aredis
         self.names = names
         self.jobs = jobs
         self.limits = limits
@@ -93,7 +112,7 @@ class JobQueue:
         waiting_prefix, _, waiting_suffix = RateLimitRegistry(marker, redis).rate_limited_key.partition(marker)
         queue_keys = QueueKeys(self.queue.key, RateLimitRegistry.rl_keys_key, names.rate_limit(""), waiting_prefix,
                                waiting_suffix)
-        self.quota = Quota(redis, names, limits, Job.redis_job_namespace_prefix, key_ttl, queue_keys)
+        self.quota = Quota(redis, names, limits, Job.redis_job_namespace_prefix, key_ttl, queue_keys, aredis)
 
     # ------------------------------------------------------------------------------------------- enqueue
     def enqueue(self, payload: dict[str, Any], description: str, owner: str, evaluations: int = 1,
@@ -109,22 +128,9 @@ class JobQueue:
         unsent and run by the admission script once the job is admitted: admission plus enqueueing are one round
         trip to Redis, as atomic as RQ's own transaction. With fair share RQ's rate limiter needs its own steps.
         """
-        job_id = uuid.uuid4().hex
-        payload = {**payload, "job_id": job_id, "enqueued_at": time.time(), "timeout_s": self.jobs.job_timeout_s,
-                   "result_ttl_s": self.jobs.result_ttl_s}
-        retries = self.jobs.worker_lost_retries
-        options = dict(
-            args=(payload,),
-            job_id=job_id,
-            timeout=self.jobs.job_timeout_s + HARD_TIMEOUT_MARGIN_S,
-            result_ttl=self.jobs.result_ttl_s,
-            ttl=self.jobs.queued_ttl_s,
-            failure_ttl=self.jobs.failure_ttl_s,
-            description=description,
-            retry=Retry(max=retries, enqueue_at_front=True) if retries else None,
-        )
+        job_id, options = self._job(payload, description)
         if self.fair_share:
-            self._admit(owner, job_id, evaluations)
+            _check(self.quota.admit(owner, job_id, evaluations))
             try:
                 rate_limit = RateLimit(self.names.rate_limit(owner), self.limits.per_key_concurrency)
                 self.queue.enqueue_call(JOB_FUNCTION, rate_limit=rate_limit, **options)
@@ -134,15 +140,8 @@ class JobQueue:
                 self.quota.release(owner, job_id)
                 raise
             return job_id
-        # RQ writes the job into a pipeline that is never sent: its commands run inside the admission script
-        with self.redis.pipeline(transaction=True) as pipe:
-            self.queue.enqueue_call(JOB_FUNCTION, pipeline=pipe, **options)
-            if also is not None:
-                also(pipe)
-            commands = [args for args, _ in pipe.command_stack]
-            pipe.reset()
         try:
-            self._admit(owner, job_id, evaluations, commands)
+            _check(self.quota.admit(owner, job_id, evaluations, self._enqueue_commands(options, also)))
         except (QueueFull, OverQuota):
             raise
         except BaseException:
@@ -150,16 +149,58 @@ class JobQueue:
             raise
         return job_id
 
-    def _admit(self, owner: str, job_id: str, evaluations: int, then: list | tuple = ()) -> None:
-        admission = self.quota.admit(owner, job_id, evaluations, then)
-        if admission.queue_full:
-            raise QueueFull
-        if not admission.admitted:
-            raise OverQuota(admission)
+    async def submit(self, payload: dict[str, Any], description: str, owner: str, evaluations: int = 1,
+                     also: Callable[[Pipeline], Any] | None = None, offload: bool = False) -> str:
+        """:meth:`enqueue` for the event loop: its one round trip awaited on the asyncio client. ``offload``: the
+        payload is large, so RQ serialises it in the thread pool (fair share, whose RQ steps are synchronous, runs
+        :meth:`enqueue` there in any case)."""
+        if self.fair_share or self.aredis is None:
+            return await run_in_threadpool(self.enqueue, payload, description, owner, evaluations, also)
+        job_id, options = self._job(payload, description)
+        if offload:
+            commands = await run_in_threadpool(self._enqueue_commands, options, also)
+        else:
+            commands = self._enqueue_commands(options, also)
+        try:
+            _check(await self.quota.admit_async(owner, job_id, evaluations, commands))
+        except (QueueFull, OverQuota):
+            raise
+        except BaseException:
+            await self.quota.release_async(owner, job_id)
+            raise
+        return job_id
+
+    def _job(self, payload: dict[str, Any], description: str) -> tuple[str, dict[str, Any]]:
+        """A new job id and the options of RQ's ``enqueue_call`` for it."""
+        job_id = uuid.uuid4().hex
+        payload = {**payload, "job_id": job_id, "enqueued_at": time.time(), "timeout_s": self.jobs.job_timeout_s,
+                   "result_ttl_s": self.jobs.result_ttl_s}
+        retries = self.jobs.worker_lost_retries
+        return job_id, dict(
+            args=(payload,),
+            job_id=job_id,
+            timeout=self.jobs.job_timeout_s + HARD_TIMEOUT_MARGIN_S,
+            result_ttl=self.jobs.result_ttl_s,
+            ttl=self.jobs.queued_ttl_s,
+            failure_ttl=self.jobs.failure_ttl_s,
+            description=description,
+            retry=Retry(max=retries, enqueue_at_front=True) if retries else None,
+        )
+
+    def _enqueue_commands(self, options: dict[str, Any], also: Callable[[Pipeline], Any] | None) -> list[tuple]:
+        """The Redis commands with which RQ would enqueue the job (written into a pipeline that is never sent)."""
+        with self.redis.pipeline(transaction=True) as pipe:
+            self.queue.enqueue_call(JOB_FUNCTION, pipeline=pipe, **options)
+            if also is not None:
+                also(pipe)
+            commands = [args for args, _ in pipe.command_stack]
+            pipe.reset()
+        return commands
 
     # ------------------------------------------------------------------------------------------- results
-    def _envelope(self, job_id: str, result: Result | None) -> dict[str, Any] | None:
-        """The envelope of a result entry (None when there is none yet)."""
+    def _envelope(self, job_id: str, result: Result | None, verdict: bytes | None = None) -> dict[str, Any] | None:
+        """The envelope of a result entry (None when there is none yet). ``verdict``: the reaper's verdict on the
+        job (:func:`_failed` results only; see :meth:`_verdict`)."""
         if result is None:
             return None
         if result.type == Result.Type.SUCCESSFUL:
@@ -171,7 +212,10 @@ class JobQueue:
             return {"canceled": True}
         if result.type == Result.Type.RETRIED:
             return None
-        return {"error": self._failure(job_id, result.exc_string)}
+        return {"error": failure_problem(job_id, result.exc_string, verdict, self.jobs)}
+
+    def _verdict(self, job_id: str, result: Result | None) -> bytes | None:
+        return self.redis.get(self.names.verdict(job_id)) if _failed(result) else None
 
     def _failure(self, job_id: str, exc_string: str | None) -> dict[str, Any]:
         return failure_problem(job_id, exc_string, self.redis.get(self.names.verdict(job_id)), self.jobs)
@@ -186,27 +230,30 @@ class JobQueue:
         value = SERIALIZER.loads(fields[b"envelope"]) if b"envelope" in fields else None
         return value if isinstance(value, dict) and value.keys() & {"result", "error", "canceled"} else None
 
-    def wait(self, job_id: str, timeout_s: float) -> dict[str, Any] | None:
-        """Block up to ``timeout_s`` for the job's envelope; None if it is not done by then.
+    async def wait(self, job_id: str, timeout_s: float) -> dict[str, Any] | None:
+        """Wait up to ``timeout_s`` for the job's envelope, on the asyncio client; None if it is not done by then.
 
         Blocks on two streams at once: the job's answer stream, written by the job function the moment it has the
         envelope, and RQ's result stream of the job (failures the job function never saw: time limit, lost
         worker; and envelopes too large for the answer stream). Blocks in slices of at most a second, so the
-        Redis socket timeout never fires and a Redis outage is noticed within a second.
+        Redis socket timeout never fires and a Redis outage is noticed within a second. A waiting request holds a
+        Redis connection, not a thread.
         """
+        aredis = self.aredis
         answer_key, result_key = self.names.answer(job_id), Result.get_key(job_id)
         deadline = time.monotonic() + max(0.0, timeout_s)
         last = {answer_key: "0-0", result_key: "0-0"}
         while True:
             ms = int((deadline - time.monotonic()) * 1000)
-            if ms <= 0:
-                answer = self._answer(job_id)
+            if ms <= 0:  # a last look, without blocking
+                entries = await aredis.xrevrange(answer_key, "+", "-", count=1)
+                answer = self._answer_envelope(entries[0][1]) if entries else None
                 if answer is not None:
                     return answer
-                entries = self.redis.xrevrange(result_key, "+", "-", count=1)
-                found = [(result_key.encode(), entries)] if entries else []
+                entries = await aredis.xrevrange(result_key, "+", "-", count=1)
+                found: Any = [(result_key.encode(), entries)] if entries else []
             else:
-                found = self.redis.xread(last, block=min(ms, _BLOCK_SLICE_MS)) or []
+                found = await aredis.xread(last, block=min(ms, _BLOCK_SLICE_MS)) or []
             for stream, entries in (found.items() if isinstance(found, dict) else found):  # RESP3: a map
                 entry_id, fields = entries[-1]
                 name = stream.decode() if isinstance(stream, bytes) else stream
@@ -214,8 +261,13 @@ class JobQueue:
                 if name == answer_key:
                     envelope = self._answer_envelope(fields)
                 else:
-                    result = Result.restore(job_id, last[name], fields, connection=self.redis, serializer=SERIALIZER)
-                    envelope = self._envelope(job_id, result)
+                    def restore(entry_id: str = last[name], fields: dict = fields) -> Result:
+                        return Result.restore(job_id, entry_id, fields, connection=self.redis, serializer=SERIALIZER)
+
+                    large = len(fields.get(b"return_value") or b"") > THREAD_THRESHOLD
+                    result = await run_in_threadpool(restore) if large else restore()
+                    verdict = await aredis.get(self.names.verdict(job_id)) if _failed(result) else None
+                    envelope = self._envelope(job_id, result, verdict)
                 if envelope is not None:
                     return envelope
             if ms <= 0:
@@ -245,7 +297,8 @@ class JobQueue:
             if answer is None:
                 return view if status in _QUEUED else {**view, "status": "running"}
             return self._ended_view(view, answer)
-        envelope = self._envelope(job_id, Result.fetch_latest(job, serializer=SERIALIZER))
+        result = Result.fetch_latest(job, serializer=SERIALIZER)
+        envelope = self._envelope(job_id, result, self._verdict(job_id, result))
         if status == JobStatus.STOPPED or (envelope and envelope.get("canceled")):
             return {**view, "status": "canceled"}
         if envelope is None:

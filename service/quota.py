@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 
 from service.config import Limits
 from service.contract.names import Names
@@ -123,17 +124,20 @@ class QueueKeys:
 
 
 class Quota:
-    """Per-key limits of one namespace."""
+    """Per-key limits of one namespace. ``aredis`` (an asyncio client of the same Redis) serves the ``*_async``
+    methods of the API's event loop."""
 
     def __init__(self, redis: Redis, names: Names, limits: Limits, job_key_prefix: str, key_ttl_s: int,
-                 queue_keys: QueueKeys):
+                 queue_keys: QueueKeys, aredis: AsyncRedis | None = None):
         self.redis = redis
+        self.aredis = aredis
         self.queue_keys = queue_keys
         self.names = names
         self.limits = limits
         self.job_key_prefix = job_key_prefix
         self.key_ttl_s = key_ttl_s
         self._admit = redis.register_script(_ADMIT)
+        self._admit_async = aredis.register_script(_ADMIT) if aredis is not None else None
         self._queued = redis.register_script(_QUEUED)
 
     def queued(self) -> int:
@@ -146,21 +150,39 @@ class Quota:
         """Reserve a place for ``job_id`` (``evaluations`` = its batch size) if the queue has room and the key's
         limits allow it; then, in the same script, run the Redis commands ``then`` (each a sequence of words, as
         ``("RPUSH", key, value)``). Nothing runs between the checks and those commands, as in a transaction."""
+        return _admission(self._admit(**self._admit_call(owner, job_id, evaluations, then)))
+
+    async def admit_async(self, owner: str, job_id: str, evaluations: int,
+                          then: Sequence[Sequence[Any]] = ()) -> Admission:
+        """:meth:`admit` on the asyncio client."""
+        return _admission(await self._admit_async(**self._admit_call(owner, job_id, evaluations, then)))
+
+    def _admit_call(self, owner: str, job_id: str, evaluations: int,
+                    then: Sequence[Sequence[Any]]) -> dict[str, list[Any]]:
         q = self.queue_keys
         words: list[Any] = []
         for command in then:
             words += (len(command), *command)
-        status, jobs, evals = self._admit(
-            keys=[self.names.owner_jobs(owner), self.names.owner_reserved(owner), q.queue, q.rate_limit_keys],
-            args=[self.job_key_prefix, time.time(), self.limits.per_key_max_jobs,
-                  self.limits.per_key_max_evaluations, job_id, max(1, evaluations), self.key_ttl_s, 60,
-                  self.limits.max_queued_jobs, q.rate_limit_prefix, q.waiting_prefix, q.waiting_suffix, *words],
-        )
-        return Admission(status == 1, int(jobs), int(evals), queue_full=status == -1)
+        return {"keys": [self.names.owner_jobs(owner), self.names.owner_reserved(owner), q.queue, q.rate_limit_keys],
+                "args": [self.job_key_prefix, time.time(), self.limits.per_key_max_jobs,
+                         self.limits.per_key_max_evaluations, job_id, max(1, evaluations), self.key_ttl_s, 60,
+                         self.limits.max_queued_jobs, q.rate_limit_prefix, q.waiting_prefix, q.waiting_suffix,
+                         *words]}
 
     def release(self, owner: str, job_id: str) -> None:
         """Give a reservation back (the job could not be enqueued)."""
-        pipe = self.redis.pipeline(transaction=False)
+        self._release(self.redis.pipeline(transaction=False), owner, job_id).execute()
+
+    async def release_async(self, owner: str, job_id: str) -> None:
+        """:meth:`release` on the asyncio client."""
+        await self._release(self.aredis.pipeline(transaction=False), owner, job_id).execute()
+
+    def _release(self, pipe: Any, owner: str, job_id: str) -> Any:
         pipe.zrem(self.names.owner_jobs(owner), job_id)
         pipe.hdel(self.names.owner_reserved(owner), job_id)
-        pipe.execute()
+        return pipe
+
+
+def _admission(reply: Sequence[Any]) -> Admission:
+    status, jobs, evals = reply
+    return Admission(status == 1, int(jobs), int(evals), queue_full=status == -1)

@@ -40,7 +40,7 @@ class DatasetStore:
         self.ttl_s = ttl_s or None
         self.max_sub_pixels = max_sub_pixels
         self._recent: dict[str, tuple[float, DatasetMeta]] = {}  # id -> (time.monotonic() read, metadata)
-        self._recent_lock = threading.Lock()  # requests run in the thread pool; eviction iterates the dict
+        self._recent_lock = threading.Lock()  # routes run in the thread pool too; eviction iterates the dict
 
     def _remember(self, meta: DatasetMeta) -> DatasetMeta:
         with self._recent_lock:
@@ -76,9 +76,9 @@ class DatasetStore:
         caller refreshes the expiry itself (:meth:`touch`).
         """
         if recent:
-            hit = self._recent.get(dataset_id)
-            if hit is not None and time.monotonic() - hit[0] < META_CACHE_S:
-                return hit[1]
+            hit = self.recent_meta(dataset_id)
+            if hit is not None:
+                return hit
         pipe = self.redis.pipeline(transaction=False)
         pipe.get(self.names.dataset_meta(dataset_id))
         self.touch(dataset_id, pipe)
@@ -87,6 +87,13 @@ class DatasetStore:
             self._forget(dataset_id)
             return None
         return self._remember(DatasetMeta.from_dict(msgpack.unpackb(raw)))
+
+    def recent_meta(self, dataset_id: str) -> DatasetMeta | None:
+        """Metadata read less than :data:`META_CACHE_S` ago, without asking Redis (None: not remembered)."""
+        hit = self._recent.get(dataset_id)
+        if hit is not None and time.monotonic() - hit[0] < META_CACHE_S:
+            return hit[1]
+        return None
 
     def load(self, dataset_id: str) -> dict[str, Any] | None:
         """The full dataset dict (numpy arrays), or None if unknown."""

@@ -25,7 +25,7 @@ import numpy as np
 from redis import Redis
 from redis.exceptions import RedisError
 
-from service.contract import datasets, problems
+from service.contract import arrays, datasets, problems
 from service.contract.names import SERIALIZER, Names
 from service.contract.responses import SCALAR_NAMES
 from worker.cache import DatasetMissing, PreparedCache
@@ -175,7 +175,7 @@ def finish(payload: dict[str, Any], envelope: dict[str, Any]) -> dict[str, Any]:
     if not job_id:
         return envelope
     # arrays alone over the limit: skip serialising them here at all (RQ serialises the envelope for its record)
-    blob = SERIALIZER.dumps(envelope) if _array_bytes(envelope) <= ANSWER_MAX_BYTES else None
+    blob = SERIALIZER.dumps(envelope) if arrays.array_bytes(envelope) <= ANSWER_MAX_BYTES else None
     publish = blob is not None and len(blob) <= ANSWER_MAX_BYTES
     cancellable = "result" in envelope
     if not publish and not cancellable:
@@ -190,17 +190,6 @@ def finish(payload: dict[str, Any], envelope: dict[str, Any]) -> dict[str, Any]:
                     type(exc).__name__)
         return envelope
     return {"canceled": True} if canceled else envelope
-
-
-def _array_bytes(value: Any) -> int:
-    """Bytes held by the numpy arrays inside ``value`` (a lower bound of its msgpack size)."""
-    if isinstance(value, np.ndarray):
-        return value.nbytes
-    if isinstance(value, dict):
-        return sum(_array_bytes(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return sum(_array_bytes(v) for v in value)
-    return 0
 
 
 def _evaluate(payload: dict[str, Any]) -> dict[str, Any]:

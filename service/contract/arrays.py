@@ -34,6 +34,18 @@ def is_array_map(obj: Any) -> bool:
     return isinstance(obj, dict) and obj.keys() == ARRAY_KEYS
 
 
+def array_bytes(value: Any) -> int:
+    """Bytes held by the numpy arrays inside ``value`` (nested dicts, lists, tuples): a lower bound of its encoded
+    size, known without encoding it."""
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, dict):
+        return sum(array_bytes(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(array_bytes(v) for v in value)
+    return 0
+
+
 def _wire_dtype(dtype: np.dtype) -> np.dtype:
     """The allowed dtype an array of ``dtype`` is sent as (little-endian; narrow ints and floats widened)."""
     if dtype.kind == "b":

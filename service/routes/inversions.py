@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from service.contract import problems
+from service.contract.datasets import DatasetMeta
 from service.contract.models import InversionRequest, resolve_settings
 from service.contract.responses import InversionResult, JobView
 from service.contract.validation import check_inversion
 from service.errors import ProblemError, not_found, too_many, unavailable
-from service.negotiation import body_of, openapi_body, openapi_problems, openapi_response, respond, response_media_type
+from service.negotiation import (
+    THREAD_THRESHOLD,
+    body_of,
+    openapi_body,
+    openapi_problems,
+    openapi_response,
+    respond,
+    respond_async,
+    response_media_type,
+)
 from service.prefer import applied_header, parse_prefer
 from service.queue import OverQuota, QueueFull
 from service.quota import owner_of
@@ -44,36 +56,26 @@ _read_body = body_of(InversionRequest)
 )
 async def create_inversion(request: Request) -> Response:
     """API key (401), body (413, 415, 422), ``Accept`` (406), in the order FastAPI's dependencies checked them;
-    then the Redis work in the thread pool."""
+    then admission + enqueue (one round trip) and the wait, awaited on the event loop's Redis client."""
     api_key = await require_api_key(request, request.headers.get(API_KEY_HEADER))
     body = await _read_body(request)
     mt = await response_media_type(request)
-    return await run_in_threadpool(_create, request, body, api_key, mt)
-
-
-def _create(request: Request, body: InversionRequest, api_key: str | None, mt: str) -> Response:
     state = request.app.state
-    config, store, queue = state.config, state.store, state.queue
-    meta = store.meta(body.dataset_id, recent=True)
-    if meta is None:
-        raise not_found("dataset", body.dataset_id, loc=["body", "dataset_id"])
-    settings = resolve_settings(body.settings, config.settings)
-    batch_size = check_inversion(body, meta, config.limits.max_batch)
-    payload = {
-        "dataset_id": body.dataset_id,
-        "batch_size": batch_size,
-        "request": {
-            "linear_objects": [obj.model_dump() for obj in body.linear_objects],
-            "settings": settings.model_dump(),
-            "outputs": list(body.outputs),
-        },
-    }
-    metrics = state.metrics
+    config, store, queue, metrics = state.config, state.store, state.queue, state.metrics
     limits = config.limits
+    # a small request is checked on the event loop; a large one (or an unremembered dataset: a Redis read) in the
+    # thread pool, as its body was decoded there
+    length = request.headers.get("content-length", "")
+    large = not length.isdigit() or int(length) > THREAD_THRESHOLD
+    meta = None if large else store.recent_meta(body.dataset_id)
+    if meta is None:
+        payload, batch_size = await run_in_threadpool(_job_payload, state, body)
+    else:
+        payload, batch_size = _job_payload(state, body, meta)
     try:
-        job_id = queue.enqueue(payload, description=f"inversion dataset={body.dataset_id[:12]} B={batch_size}",
-                               owner=owner_of(api_key), evaluations=batch_size or 1,
-                               also=lambda pipe: store.touch(body.dataset_id, pipe))
+        job_id = await queue.submit(payload, description=f"inversion dataset={body.dataset_id[:12]} B={batch_size}",
+                                    owner=owner_of(api_key), evaluations=batch_size or 1,
+                                    also=lambda pipe: store.touch(body.dataset_id, pipe), offload=large)
     except QueueFull:
         metrics.jobs.labels("rejected_full").inc()
         raise unavailable(f"the queue holds {limits.max_queued_jobs} jobs already; retry later",
@@ -90,21 +92,42 @@ def _create(request: Request, body: InversionRequest, api_key: str | None, mt: s
     wait = 0.0 if prefs.respond_async else min(
         prefs.wait_s if prefs.wait_s is not None else config.jobs.default_wait_s, config.jobs.max_wait_s
     )
-    envelope = queue.wait(job_id, wait) if wait > 0 else None
+    envelope = await queue.wait(job_id, wait) if wait > 0 else None
     headers = {}
     applied = applied_header(prefs, wait)
     if applied:
         headers["Preference-Applied"] = applied
     if envelope is None:
-        view = queue.view(job_id) or {"job_id": job_id, "status": "queued", "result": None, "error": None}
+        view = await run_in_threadpool(queue.view, job_id) or {"job_id": job_id, "status": "queued", "result": None,
+                                                               "error": None}
         return respond(view, mt, status_code=202, headers={**headers, "Location": f"/jobs/{job_id}"})
     if "result" in envelope:
         metrics.jobs.labels("finished").inc()
         metrics.observe_result(envelope["result"])
-        return respond(envelope["result"], mt, headers=headers)
+        return await respond_async(envelope["result"], mt, headers=headers)
     if envelope.get("canceled"):
         metrics.jobs.labels("canceled").inc()
         raise ProblemError(problems.problem(409, "Canceled", "the job was canceled before it finished",
                                             type=problems.CONFLICT, job_id=job_id), headers=headers)
     metrics.jobs.labels("failed").inc()
     raise ProblemError({**envelope["error"], "job_id": job_id}, headers=headers)
+
+
+def _job_payload(state: Any, body: InversionRequest,
+                 meta: DatasetMeta | None = None) -> tuple[dict[str, Any], int | None]:
+    """The job's payload and batch size, after checking the request against its dataset (404, 422)."""
+    meta = meta or state.store.meta(body.dataset_id, recent=True)
+    if meta is None:
+        raise not_found("dataset", body.dataset_id, loc=["body", "dataset_id"])
+    settings = resolve_settings(body.settings, state.config.settings)
+    batch_size = check_inversion(body, meta, state.config.limits.max_batch)
+    payload = {
+        "dataset_id": body.dataset_id,
+        "batch_size": batch_size,
+        "request": {
+            "linear_objects": [obj.model_dump() for obj in body.linear_objects],
+            "settings": settings.model_dump(),
+            "outputs": list(body.outputs),
+        },
+    }
+    return payload, batch_size

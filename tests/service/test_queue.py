@@ -4,12 +4,16 @@ worker bookkeeping) must not change what clients see."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
 
 import pytest
 from redis import Redis
+from redis.asyncio import ConnectionPool as AsyncConnectionPool
+from redis.asyncio import Redis as AsyncRedis
+from rq.results import Result
 
 from service import store as store_module
 from service.config import JobsConfig, Limits
@@ -39,7 +43,28 @@ def names(redis):
 
 
 def _queue(redis, names, fair_share=False, **limits) -> JobQueue:
-    return JobQueue(redis, names, JobsConfig(), Limits(**limits), fair_share=fair_share)
+    aredis = AsyncRedis(connection_pool=AsyncConnectionPool.from_url(redis_url_of(redis)))
+    return JobQueue(redis, names, JobsConfig(), Limits(**limits), fair_share=fair_share, aredis=aredis)
+
+
+def redis_url_of(redis: Redis) -> str:
+    kw = redis.connection_pool.connection_kwargs
+    return f"redis://{kw['host']}:{kw['port']}/{kw.get('db', 0)}"
+
+
+def _run(queue: JobQueue, coroutine):
+    """Run one of the queue's coroutines on a fresh event loop (its asyncio connections die with the loop)."""
+    async def go():
+        try:
+            return await coroutine
+        finally:
+            await queue.aredis.connection_pool.disconnect()
+
+    return asyncio.run(go())
+
+
+def _wait(queue: JobQueue, job_id: str, timeout_s: float):
+    return _run(queue, queue.wait(job_id, timeout_s))
 
 
 def _publish(redis, names, job_id, envelope, delay_s=0.0) -> threading.Thread:
@@ -56,12 +81,12 @@ def _publish(redis, names, job_id, envelope, delay_s=0.0) -> threading.Thread:
 def test_wait_view_and_cancel_follow_the_answer_before_rq_records_the_end(redis, names):
     queue = _queue(redis, names)
     job_id = queue.enqueue({"request": {}}, "test", owner="anonymous")
-    assert queue.wait(job_id, 0.1) is None and queue.view(job_id)["status"] == "queued"
+    assert _wait(queue, job_id, 0.1) is None and queue.view(job_id)["status"] == "queued"
 
     envelope = {"result": {"job_id": job_id, "figure_of_merit": 1.5}}
     writer = _publish(redis, names, job_id, envelope, delay_s=0.3)
     t0 = time.monotonic()
-    assert queue.wait(job_id, 10.0) == envelope  # RQ never recorded anything: the answer stream alone
+    assert _wait(queue, job_id, 10.0) == envelope  # RQ never recorded anything: the answer stream alone
     assert 0.25 < time.monotonic() - t0 < 2.0
     writer.join()
 
@@ -77,7 +102,7 @@ def test_failures_and_cancellations_on_the_answer_stream(redis, names):
     problem = {"status": 422, "title": "Invalid input", "errors": [{"loc": ["body"], "msg": "bad"}]}
     _publish(redis, names, failed, {"error": problem}).join()
     _publish(redis, names, canceled, {"canceled": True}).join()
-    assert queue.wait(failed, 1.0) == {"error": problem}
+    assert _wait(queue, failed, 1.0) == {"error": problem}
     assert queue.view(failed)["status"] == "failed" and queue.view(failed)["error"] == problem
     assert queue.view(canceled)["status"] == "canceled"
     redis.xadd(names.answer("x" * 32), {"envelope": SERIALIZER.dumps(["not", "an", "envelope"])})
@@ -106,7 +131,8 @@ def test_the_enqueue_runs_inside_the_admission_script_only_when_admitted(redis, 
     job = queue._fetch(job_id)  # a complete RQ job: RQ reads back what it would have written itself
     assert job is not None and job.get_status(refresh=False) == "queued" and job.origin == names.queue
     assert job.args[0]["request"] == {"x": 1} and job.args[0]["job_id"] == job_id
-    assert queue.queue.job_ids == [job_id] and redis.get(touched) == b"1" and 0 < redis.ttl(job.key) <= queue.jobs.queued_ttl_s
+    assert queue.queue.job_ids == [job_id] and redis.get(touched) == b"1"
+    assert 0 < redis.ttl(job.key) <= queue.jobs.queued_ttl_s
     redis.delete(touched)
     keys_before = set(redis.scan_iter("rq:job:*"))
     with pytest.raises(OverQuota):
@@ -114,6 +140,30 @@ def test_the_enqueue_runs_inside_the_admission_script_only_when_admitted(redis, 
     # refused: none of the enqueue's commands ran (no job hash, nothing pushed, no bookkeeping)
     assert set(redis.scan_iter("rq:job:*")) == keys_before
     assert queue.queue.job_ids == [job_id] and not redis.exists(touched)
+
+
+def test_submit_on_the_event_loop_admits_and_enqueues_like_enqueue(redis, names):
+    queue = _queue(redis, names, max_queued_jobs=100, per_key_max_jobs=2)
+    first = _run(queue, queue.submit({"request": {"x": 2}}, "test", owner="alice"))
+    second = _run(queue, queue.submit({"request": {"x": 3}}, "test", owner="alice", offload=True))
+    assert queue.queue.job_ids == [first, second]
+    assert queue._fetch(second).args[0]["request"] == {"x": 3}
+    with pytest.raises(OverQuota):
+        _run(queue, queue.submit({"request": {}}, "test", owner="alice"))
+    assert queue.queue.job_ids == [first, second]  # refused: nothing written
+    full = _queue(redis, names, max_queued_jobs=2)
+    with pytest.raises(QueueFull):
+        _run(full, full.submit({"request": {}}, "test", owner="bob"))
+
+
+def test_a_failure_recorded_by_rq_wakes_the_wait_with_the_reapers_verdict(redis, names):
+    queue = _queue(redis, names)
+    job_id = queue.enqueue({"request": {}}, "test", owner="anonymous")
+    redis.set(names.verdict(job_id), b"worker-lost")
+    job = queue._fetch(job_id)
+    Result.create_failure(job, ttl=60, exc_string="rq.exceptions.AbandonedJobError")  # what RQ writes
+    envelope = _wait(queue, job_id, 5.0)
+    assert envelope["error"]["status"] == 503 and envelope["error"]["title"] == "Worker lost"
 
 
 def test_fair_share_sends_a_keys_jobs_through_the_rate_limiter(redis, names):

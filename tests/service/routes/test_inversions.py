@@ -141,3 +141,24 @@ def test_a_singular_system_answers_a_nan_figure_of_merit(client, stack, dataset_
     assert r.json()["figure_of_merit"] == "NaN"
     assert np.isnan(decoded(post_msgpack(client, "/inversions", body))["figure_of_merit"])
     assert all(w.alive() for w in stack.workers)
+
+
+
+def test_large_requests_and_answers_take_the_thread_pool_and_rqs_result(client, dataset_id):
+    """A batch whose body is over 64 KiB and whose answer is over the 256 KiB an answer stream carries: decoded,
+    checked, enqueued and encoded off the event loop, answered from RQ's own result record; lanes equal singles."""
+    grid = decoded(client.get(f"/datasets/{dataset_id}", params={"include": "grids"},
+                              headers={"accept": MSGPACK}))["pixelization_grid"]
+    coefficients = np.linspace(0.5, 4.0, 512)
+    mapper = {**rect_constant(coefficients), "source_grid": np.broadcast_to(grid, (512, *grid.shape)).copy()}
+    body = inversion(dataset_id, mapper, outputs=["model_image", "reconstruction"])
+    r = post_msgpack(client, "/inversions", body)
+    assert len(r.request.content) > 64 * 1024 and r.status_code == 200, r.text
+    batch = decoded(r)
+    assert batch["batch_size"] == 512 and batch["model_image"].nbytes + batch["reconstruction"].nbytes > 256 * 1024
+    for i in (0, 255, 511):
+        one = inversion(dataset_id, {**rect_constant(float(coefficients[i])), "source_grid": grid},
+                        outputs=["model_image"])
+        single = decoded(post_msgpack(client, "/inversions", one))
+        assert single["figure_of_merit"] == pytest.approx(batch["figure_of_merit"][i], abs=1e-8)
+        np.testing.assert_allclose(single["model_image"], batch["model_image"][i], rtol=1e-9, atol=1e-9)

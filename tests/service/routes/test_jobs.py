@@ -64,7 +64,9 @@ def test_cancel_a_running_batch_stops_it(client, stack):
     r = client.delete(location)
     if r.status_code == 409:
         pytest.skip("the batch finished before it could be canceled")
-    assert r.status_code == 202 and r.json()["cancel_requested"] is True
+    # 202 while it runs on to its next safe point; 200 if it stopped there before the answer was written
+    assert (r.status_code, r.json()["status"]) in ((202, "running"), (200, "canceled"))
+    assert r.json()["cancel_requested"] is True
     assert wait_job(client, location, timeout_s=300)["status"] == "canceled"
 
 
