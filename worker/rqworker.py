@@ -22,7 +22,8 @@ per-job bookkeeping is trimmed where that changes nothing anyone reads:
 * the job's ``last_heartbeat`` is not written once more between the job's end and its result (RQ does that to
   cover success/failure callbacks, which these jobs do not have);
 * RQ's two steps before a job runs (register the execution and mark the worker busy; then mark the job started,
-  heartbeat, and drop it from the intermediate queue) are one transaction instead of two (:meth:`prepare_execution`).
+  heartbeat, and drop it from the intermediate queue) are one transaction instead of two (:meth:`prepare_execution`);
+* the worker's idle state after a job rides on the transaction that records the job's end.
 """
 
 from __future__ import annotations
@@ -90,6 +91,18 @@ class InversionWorker(SimpleWorker):
             return
         super().set_state(state, pipeline=pipeline)
         self._written_state = state
+
+    def increment_successful_job_count(self, pipeline: Any = None) -> None:
+        """RQ's counter, and (within the same transaction that records the job's end) the worker's idle state,
+        which RQ would write with a round trip of its own right after."""
+        super().increment_successful_job_count(pipeline)
+        if pipeline is not None:
+            self.set_state(WorkerStatus.IDLE, pipeline=pipeline)
+
+    def increment_failed_job_count(self, pipeline: Any = None) -> None:
+        super().increment_failed_job_count(pipeline)
+        if pipeline is not None:
+            self.set_state(WorkerStatus.IDLE, pipeline=pipeline)
 
     def check_for_suspension(self, burst: bool) -> None:
         """RQ's check for ``rq suspend``, at most once per :data:`SUSPENSION_CHECK_S`."""

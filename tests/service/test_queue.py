@@ -13,6 +13,7 @@ import pytest
 from redis import Redis
 from redis.asyncio import ConnectionPool as AsyncConnectionPool
 from redis.asyncio import Redis as AsyncRedis
+from rq import Queue, SimpleWorker
 from rq.results import Result
 
 from service import store as store_module
@@ -224,5 +225,47 @@ def test_the_worker_does_not_repeat_its_heartbeat_or_state(redis, names):
         assert redis.hget(worker.key, "state") is None and worker.get_state() == "idle"
         worker.set_state("busy")
         assert redis.hget(worker.key, "state") == b"busy"
+    finally:
+        redis.delete(worker.key, worker.executions_key)
+
+
+def _echo(value):
+    return {"echo": value}
+
+
+def _explode(value):
+    raise ValueError(value)
+
+
+def test_the_trimmed_worker_still_records_every_step_of_a_job(redis, names, monkeypatch):
+    """RQ's bookkeeping with this worker's merges (one pre-job transaction, idle state with the end): the job is
+    marked started by this worker, its registrations and the intermediate queue are emptied, the result and the
+    counters are written, and the worker is idle afterwards, for a success and for a failure."""
+    queue = Queue(names.queue, connection=redis, serializer=SERIALIZER)
+    ok = queue.enqueue(_echo, 7)
+    bad = queue.enqueue(_explode, "boom")
+    worker = InversionWorker([queue], name=f"w-{uuid.uuid4().hex[:6]}", connection=redis)
+    writes = []  # the worker states RQ really wrote: (state, inside a transaction)
+    rq_set_state = SimpleWorker.set_state
+
+    def record(self, state, pipeline=None):
+        writes.append((getattr(state, "value", state), pipeline is not None))
+        rq_set_state(self, state, pipeline=pipeline)
+
+    monkeypatch.setattr(SimpleWorker, "set_state", record)
+    try:
+        assert worker.work(burst=True)
+        ok.refresh()
+        bad.refresh()
+        assert ok.get_status() == "finished" and ok.return_value() == {"echo": 7}
+        assert ok.worker_name == worker.name and ok.started_at is not None and ok.ended_at >= ok.started_at
+        assert bad.get_status() == "failed" and "boom" in (bad.latest_result().exc_string or "")
+        assert queue.started_job_registry.get_job_ids() == [] and redis.llen(queue.intermediate_queue_key) == 0
+        assert queue.finished_job_registry.get_job_ids() == [ok.id]
+        assert queue.failed_job_registry.get_job_ids() == [bad.id]
+        assert redis.hmget(worker.key, "successful_job_count", "failed_job_count", "state") == [b"1", b"1", b"idle"]
+        # busy with the job's start, idle with its end: no state round trip of their own after the first one
+        assert writes.count(("busy", True)) == 2 and writes.count(("idle", True)) >= 2
+        assert [w for w in writes if not w[1] and w[0] in ("busy", "idle")] == [("idle", False)]
     finally:
         redis.delete(worker.key, worker.executions_key)
