@@ -163,8 +163,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     app.state.redis = redis
     app.state.aredis = aredis
     app.state.store = DatasetStore(redis, names, config.datasets.ttl_s, config.limits.max_sub_pixels)
-    app.state.queue = JobQueue(redis, names, config.jobs, config.limits, fair_share=bool(config.api_keys),
-                               aredis=aredis)
+    app.state.queue = JobQueue(redis, aredis, names, config.jobs, config.limits, fair_share=bool(config.api_keys))
     app.state.metrics = Metrics()
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
 

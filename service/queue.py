@@ -95,8 +95,8 @@ def _failed(result: Result | None) -> bool:
 class JobQueue:
     """Inversion jobs of one namespace."""
 
-    def __init__(self, redis: Redis, names: Names, jobs: JobsConfig, limits: Limits, fair_share: bool = True,
-                 aredis: AsyncRedis | None = None):
+    def __init__(self, redis: Redis, aredis: AsyncRedis, names: Names, jobs: JobsConfig, limits: Limits,
+                 fair_share: bool = True):
         self.redis = redis
         #: an asyncio client of the same Redis: what the event loop awaits (:meth:`submit`, :meth:`wait`)
         self.aredis = aredis
@@ -112,7 +112,7 @@ class JobQueue:
         waiting_prefix, _, waiting_suffix = RateLimitRegistry(marker, redis).rate_limited_key.partition(marker)
         queue_keys = QueueKeys(self.queue.key, RateLimitRegistry.rl_keys_key, names.rate_limit(""), waiting_prefix,
                                waiting_suffix)
-        self.quota = Quota(redis, names, limits, Job.redis_job_namespace_prefix, key_ttl, queue_keys, aredis)
+        self.quota = Quota(redis, aredis, names, limits, Job.redis_job_namespace_prefix, key_ttl, queue_keys)
 
     # ------------------------------------------------------------------------------------------- enqueue
     def enqueue(self, payload: dict[str, Any], description: str, owner: str, evaluations: int = 1,
@@ -154,7 +154,7 @@ class JobQueue:
         """:meth:`enqueue` for the event loop: its one round trip awaited on the asyncio client. ``offload``: the
         payload is large, so RQ serialises it in the thread pool (fair share, whose RQ steps are synchronous, runs
         :meth:`enqueue` there in any case)."""
-        if self.fair_share or self.aredis is None:
+        if self.fair_share:
             return await run_in_threadpool(self.enqueue, payload, description, owner, evaluations, also)
         job_id, options = self._job(payload, description)
         if offload:
@@ -214,11 +214,12 @@ class JobQueue:
             return None
         return {"error": failure_problem(job_id, result.exc_string, verdict, self.jobs)}
 
-    def _verdict(self, job_id: str, result: Result | None) -> bytes | None:
-        return self.redis.get(self.names.verdict(job_id)) if _failed(result) else None
+    def _verdict(self, job_id: str, result: Result | None = None, always: bool = False) -> bytes | None:
+        """The reaper's verdict on a job, read only when it matters (a failed result, or ``always``)."""
+        return self.redis.get(self.names.verdict(job_id)) if always or _failed(result) else None
 
     def _failure(self, job_id: str, exc_string: str | None) -> dict[str, Any]:
-        return failure_problem(job_id, exc_string, self.redis.get(self.names.verdict(job_id)), self.jobs)
+        return failure_problem(job_id, exc_string, self._verdict(job_id, always=True), self.jobs)
 
     def _answer(self, job_id: str) -> dict[str, Any] | None:
         """The envelope on the job's answer stream (published by the job function itself), if any."""

@@ -127,8 +127,8 @@ class Quota:
     """Per-key limits of one namespace. ``aredis`` (an asyncio client of the same Redis) serves the ``*_async``
     methods of the API's event loop."""
 
-    def __init__(self, redis: Redis, names: Names, limits: Limits, job_key_prefix: str, key_ttl_s: int,
-                 queue_keys: QueueKeys, aredis: AsyncRedis | None = None):
+    def __init__(self, redis: Redis, aredis: AsyncRedis, names: Names, limits: Limits, job_key_prefix: str,
+                 key_ttl_s: int, queue_keys: QueueKeys):
         self.redis = redis
         self.aredis = aredis
         self.queue_keys = queue_keys
@@ -137,7 +137,7 @@ class Quota:
         self.job_key_prefix = job_key_prefix
         self.key_ttl_s = key_ttl_s
         self._admit = redis.register_script(_ADMIT)
-        self._admit_async = aredis.register_script(_ADMIT) if aredis is not None else None
+        self._admit_async = aredis.register_script(_ADMIT)
         self._queued = redis.register_script(_QUEUED)
 
     def queued(self) -> int:

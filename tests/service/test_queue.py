@@ -45,7 +45,7 @@ def names(redis):
 
 def _queue(redis, names, fair_share=False, **limits) -> JobQueue:
     aredis = AsyncRedis(connection_pool=AsyncConnectionPool.from_url(redis_url_of(redis)))
-    return JobQueue(redis, names, JobsConfig(), Limits(**limits), fair_share=fair_share, aredis=aredis)
+    return JobQueue(redis, aredis, names, JobsConfig(), Limits(**limits), fair_share=fair_share)
 
 
 def redis_url_of(redis: Redis) -> str:
