@@ -95,17 +95,24 @@ def validate(model: type[M], value: Any) -> M:
         raise InvalidInput(errors_from_pydantic(exc)) from None
 
 
+async def parse_body(request: Request, model: type[M]) -> tuple[M, bool]:
+    """Read, decode and validate the body as ``model``; also whether it was large (over :data:`THREAD_THRESHOLD`
+    bytes, so decoded and validated in the thread pool, as the caller should do with the rest of its work)."""
+    raw = await read_body(request, request.app.state.config.limits.max_body_bytes)
+    content_type = request.headers.get("content-type")
+
+    def parse() -> M:
+        return validate(model, decode_body(raw, content_type))
+
+    large = len(raw) > THREAD_THRESHOLD
+    return (await run_in_threadpool(parse) if large else parse()), large
+
+
 def body_of(model: type[M]) -> Callable[[Request], Coroutine[Any, Any, M]]:
     """A FastAPI dependency that reads, decodes and validates the body as ``model``."""
 
     async def dependency(request: Request) -> M:
-        raw = await read_body(request, request.app.state.config.limits.max_body_bytes)
-        content_type = request.headers.get("content-type")
-
-        def parse() -> M:
-            return validate(model, decode_body(raw, content_type))
-
-        return await run_in_threadpool(parse) if len(raw) > THREAD_THRESHOLD else parse()
+        return (await parse_body(request, model))[0]
 
     return dependency
 

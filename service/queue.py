@@ -214,12 +214,12 @@ class JobQueue:
             return None
         return {"error": failure_problem(job_id, result.exc_string, verdict, self.jobs)}
 
-    def _verdict(self, job_id: str, result: Result | None = None, always: bool = False) -> bytes | None:
-        """The reaper's verdict on a job, read only when it matters (a failed result, or ``always``)."""
-        return self.redis.get(self.names.verdict(job_id)) if always or _failed(result) else None
+    def _verdict(self, job_id: str) -> bytes | None:
+        """The reaper's verdict on a job (``timeout``, ``worker-lost`` or None)."""
+        return self.redis.get(self.names.verdict(job_id))
 
     def _failure(self, job_id: str, exc_string: str | None) -> dict[str, Any]:
-        return failure_problem(job_id, exc_string, self._verdict(job_id, always=True), self.jobs)
+        return failure_problem(job_id, exc_string, self._verdict(job_id), self.jobs)
 
     def _answer(self, job_id: str) -> dict[str, Any] | None:
         """The envelope on the job's answer stream (published by the job function itself), if any."""
@@ -299,7 +299,7 @@ class JobQueue:
                 return view if status in _QUEUED else {**view, "status": "running"}
             return self._ended_view(view, answer)
         result = Result.fetch_latest(job, serializer=SERIALIZER)
-        envelope = self._envelope(job_id, result, self._verdict(job_id, result))
+        envelope = self._envelope(job_id, result, self._verdict(job_id) if _failed(result) else None)
         if status == JobStatus.STOPPED or (envelope and envelope.get("canceled")):
             return {**view, "status": "canceled"}
         if envelope is None:

@@ -15,11 +15,10 @@ from service.contract.responses import InversionResult, JobView
 from service.contract.validation import check_inversion
 from service.errors import ProblemError, not_found, too_many, unavailable
 from service.negotiation import (
-    THREAD_THRESHOLD,
-    body_of,
     openapi_body,
     openapi_problems,
     openapi_response,
+    parse_body,
     respond,
     respond_async,
     response_media_type,
@@ -38,11 +37,6 @@ PREFER_DOC = (
 )
 
 
-#: What FastAPI would do per dependency, done directly: this route is a sampler's hot path, where resolving a
-#: handful of dependencies costs more than everything else the API does before the job is enqueued.
-_read_body = body_of(InversionRequest)
-
-
 @router.post(
     "/inversions",
     summary="Evaluate an inversion (one job, any batch size)",
@@ -57,16 +51,16 @@ _read_body = body_of(InversionRequest)
 async def create_inversion(request: Request) -> Response:
     """API key (401), body (413, 415, 422), ``Accept`` (406), in the order FastAPI's dependencies checked them;
     then admission + enqueue (one round trip) and the wait, awaited on the event loop's Redis client."""
+    # what FastAPI would do per dependency, done directly: this route is a sampler's hot path, where resolving a
+    # handful of dependencies costs more than everything else the API does before the job is enqueued
     api_key = await require_api_key(request, request.headers.get(API_KEY_HEADER))
-    body = await _read_body(request)
+    body, large = await parse_body(request, InversionRequest)
     mt = await response_media_type(request)
     state = request.app.state
     config, store, queue, metrics = state.config, state.store, state.queue, state.metrics
     limits = config.limits
     # a small request is checked on the event loop; a large one (or an unremembered dataset: a Redis read) in the
     # thread pool, as its body was decoded there
-    length = request.headers.get("content-length", "")
-    large = not length.isdigit() or int(length) > THREAD_THRESHOLD
     meta = None if large else store.recent_meta(body.dataset_id)
     if meta is None:
         payload, batch_size = await run_in_threadpool(_job_payload, state, body)
