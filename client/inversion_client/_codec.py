@@ -1,4 +1,4 @@
-"""The array codec of the wire contract (API.md, "Media types and arrays"), for msgpack bodies, numpy only.
+"""The array codec of the wire contract (README, "Use it"; openapi/openapi.json), for msgpack bodies, numpy only.
 
 An array travels as ``{"dtype": "<f8", "shape": [...], "data": <raw little-endian C-order bytes>}``. Only the
 dtypes of :data:`ALLOWED_DTYPES` are sent or accepted; nothing is ever unpickled. NaN and infinities travel as

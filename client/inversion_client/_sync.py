@@ -126,7 +126,7 @@ class InversionClient:
         return self._run(self.protocol.register(body)).dataset_id
 
     def register(self, body: Mapping[str, Any]) -> DatasetInfo:
-        """Register a dataset given as an API.md ``POST /datasets`` body (numpy arrays allowed); its metadata."""
+        """Register a dataset given as a ``POST /datasets`` body (openapi/openapi.json), numpy arrays allowed."""
         return self._run(self.protocol.register(body))
 
     def get_dataset(self, dataset_id: str, include_grids: bool = False) -> DatasetInfo:
@@ -141,7 +141,7 @@ class InversionClient:
                  settings: Mapping[str, Any] | None = None, outputs: Sequence[str] | None = None,
                  wait: float | None = None, timeout: float | None = None,
                  float32_grids: bool | None = None) -> Result:
-        """Evaluate ``linear_objects`` (API.md dicts with numpy arrays) against a dataset; block until done.
+        """Evaluate ``linear_objects`` (dicts as in openapi/openapi.json, numpy arrays allowed); block until done.
 
         A leading batch axis B on any per-evaluation field (``source_grid``, ``coefficient``, ``sigmas``, ...)
         makes a batch: every scalar of the result is then an array of shape (B,). ``wait`` is sent as

@@ -1,4 +1,4 @@
-"""Stack the linear objects of several evaluations into one batched request (API.md, "Batching").
+"""Stack the linear objects of several evaluations into one batched request (docs/maths.md#batching).
 
 Given one list of linear objects per evaluation, identical in structure, :func:`stack_objects` returns one list
 in which every per-evaluation numeric field that differs between the evaluations carries a leading axis B, and
@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-#: The per-evaluation fields of API.md: they may carry a leading batch axis.
+#: The per-evaluation fields of the request (openapi/openapi.json): they may carry a leading batch axis.
 BATCHABLE_FIELDS = frozenset({
     "source_grid", "source_grid_slim", "vertices", "adapt_image", "coefficient", "inner_coefficient",
     "outer_coefficient", "signal_scale", "scale", "centre", "ell_comps", "sigmas", "images",

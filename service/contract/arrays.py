@@ -1,4 +1,4 @@
-"""The array codec of the wire contract (API.md, "Media types and arrays").
+"""The array codec of the wire contract (README, "Use it"; the ``MsgpackArray`` schema of openapi/openapi.json).
 
 msgpack form: a map ``{"dtype": "<f8", "shape": [...], "data": <bin>}`` holding the raw little-endian, C-order
 bytes. Only the dtypes in :data:`ALLOWED_DTYPES` are accepted; object, void and big-endian arrays are refused,

@@ -1,4 +1,4 @@
-"""Image-plane grids of a dataset, in NumPy (inversion-spec §1.1, §1.2).
+"""Image-plane grids of a dataset, in NumPy (docs/maths.md#grids-and-over-sampling).
 
 Conventions: coordinates are (y, x) in arcsec; row 0 is the top (largest y); "slim" order is the row-major
 order of the unmasked pixels (``np.nonzero(~mask)``).

@@ -1,4 +1,4 @@
-"""Pydantic field types for arrays and batchable numbers, accepting both wire forms of API.md.
+"""Pydantic field types for arrays and batchable numbers, accepting both wire forms of openapi/openapi.json.
 
 An array field accepts nested lists (JSON), a ``{dtype, shape, data}`` map (msgpack; in JSON ``data`` may be a
 list), or a numpy array. Shapes are checked later against the dataset (:mod:`service.contract.validation`),
