@@ -1,7 +1,9 @@
 """``inversion-service dev``: embedded Redis, worker process(es) and the API on one machine, stopped together.
 
-Children run in their own sessions, so Ctrl-C reaches only this supervisor, which then stops them in order
-(API, workers, Redis). Start-up progress is printed; the workers' logs show which pipelines are compiling.
+Workers run as ``python -m worker`` and the API as ``python -m service.cli api``: nothing of the worker package
+is imported here. Children run in their own sessions, so Ctrl-C reaches only this supervisor, which then stops
+them in order (API, workers, Redis). Start-up progress is printed; the workers' logs show which pipelines are
+compiling.
 """
 
 from __future__ import annotations
@@ -21,8 +23,12 @@ def _say(msg: str) -> None:
     print(f"[dev] {msg}", flush=True)
 
 
-def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "service.cli", *args], env=env, start_new_session=True)
+WORKER_COMMAND = [sys.executable, "-m", "worker"]
+API_COMMAND = [sys.executable, "-m", "service.cli", "api"]
+
+
+def _spawn(cmd: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(cmd, env=env, start_new_session=True)
 
 
 def _stop(proc: subprocess.Popen, name: str, timeout_s: float = 15.0) -> None:
@@ -77,9 +83,9 @@ def run_dev(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> int:
     try:
         for i in range(workers):
             _say(f"starting worker {i + 1}/{workers} (it compiles its pipelines before reporting ready) ...")
-            children[f"worker-{i + 1}"] = _spawn(["worker"], env)
+            children[f"worker-{i + 1}"] = _spawn(WORKER_COMMAND, env)
         _say(f"starting the API on http://{host}:{port} ...")
-        children["api"] = _spawn(["api", "--host", host, "--port", str(port)], env)
+        children["api"] = _spawn([*API_COMMAND, "--host", host, "--port", str(port)], env)
         url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
         if not _wait_ready(url, children):
             return 1

