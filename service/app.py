@@ -21,7 +21,6 @@ from pydantic.json_schema import models_json_schema
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -36,6 +35,7 @@ from service.errors import ProblemError
 from service.metrics import Metrics, MetricsMiddleware
 from service.negotiation import problem_response
 from service.queue import JobQueue
+from service.reaper import reap_forever
 from service.routes import datasets, health, inversions, jobs, settings
 from service.security import require_api_key
 from service.store import DatasetStore
@@ -52,23 +52,12 @@ Bodies are JSON or msgpack (`application/vnd.msgpack`; arrays as `{dtype, shape,
 _THREADS = 200  # sync routes, and large bodies and answers, run in the thread pool (waiting requests hold none)
 
 
-def _reap_forever(queue: JobQueue, interval_s: float, stop: threading.Event) -> None:
-    """Background thread: fail or requeue the jobs of dead workers and jobs past their deadline."""
-    while not stop.wait(interval_s):
-        try:
-            queue.reap()
-        except RedisError:
-            pass  # Redis is down: the requests answer 503 meanwhile; reaping resumes when it is back
-        except Exception:
-            log.exception("reaping jobs failed")
-
-
 @asynccontextmanager
 async def _lifespan(app: FastAPI):
     anyio.to_thread.current_default_thread_limiter().total_tokens = _THREADS
     gc.freeze()  # the app, FastAPI, pydantic and RQ are here for good: the collector need not scan them again
     stop = threading.Event()
-    reaper = threading.Thread(target=_reap_forever, name="reaper", daemon=True,
+    reaper = threading.Thread(target=reap_forever, name="reaper", daemon=True,
                               args=(app.state.queue, app.state.config.jobs.reap_interval_s, stop))
     reaper.start()
     log.info("API ready: namespace %r, queue %r", app.state.config.namespace, app.state.names.queue)

@@ -1,16 +1,11 @@
 """The only module of the API that talks to RQ: enqueue inversion jobs, wait for them, report, cancel and reap them.
 
-A job's return value is an *envelope* written by the worker (:mod:`worker.tasks`):
-``{"result": {...}}`` on success, ``{"error": problem}`` for an input or numerical error, ``{"canceled": true}``
-when a cancel request reached it. A job that raised (timeout, crash) has an RQ failure instead, turned here into
-a problem without server internals.
+A job's return value is an envelope (:mod:`service.contract.jobs`): :class:`Finished`, :class:`Failed` or
+:class:`Canceled`. A job that raised (RQ's hard time limit, a lost worker) has an RQ failure instead, turned here into
+a problem from the verdict recorded for it, without server internals.
 
-Jobs never get lost with their worker. While a job runs, its worker's heartbeat thread keeps the job's entry in
-RQ's started-job registry fresh for ``worker.heartbeat_ttl_s`` seconds, but never past the job's deadline
-(``jobs.job_timeout_s + jobs.timeout_grace_s`` after it started). :meth:`JobQueue.reap`, run by the API every
-``jobs.reap_interval_s``, hands the expired entries to RQ's abandoned-job handling: a job whose worker died is
-queued again (``jobs.worker_lost_retries`` times) and then failed as "worker lost"; a job past its deadline is
-failed as "timed out". Either way a failure Result is written, which wakes the requests waiting for it.
+Jobs never get lost with their worker: :mod:`service.reaper` requeues or fails the jobs whose worker stopped
+beating or whose deadline passed.
 """
 
 from __future__ import annotations
@@ -19,7 +14,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC
 from typing import Any
 
 from redis import Redis
@@ -29,12 +23,12 @@ from rq import Queue, Retry
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.rate_limit import RateLimit, RateLimitRegistry
-from rq.registry import StartedJobRegistry
 from rq.results import Result
 from starlette.concurrency import run_in_threadpool
 
 from service.config import JobsConfig, Limits
-from service.contract import problems
+from service.contract import jobs
+from service.contract.jobs import Canceled, Envelope, Failed, Finished, JobPayload, JobRequest
 from service.contract.names import JOB_FUNCTION, SERIALIZER, Names
 from service.negotiation import THREAD_THRESHOLD
 from service.quota import Admission, QueueKeys, Quota
@@ -47,7 +41,6 @@ _UNFINISHED = _QUEUED | {JobStatus.STARTED}
 _BLOCK_SLICE_MS = 1000
 #: Seconds the RQ death penalty (SIGALRM) waits beyond the job's own, cooperative deadline.
 HARD_TIMEOUT_MARGIN_S = 5
-TIMEOUT, WORKER_LOST = b"timeout", b"worker-lost"
 
 
 class QueueFull(Exception):
@@ -60,23 +53,6 @@ class OverQuota(Exception):
     def __init__(self, admission: Admission):
         super().__init__(f"{admission.jobs} jobs, {admission.evaluations} evaluations")
         self.admission = admission
-
-
-def failure_problem(job_id: str, exc_string: str | None, verdict: bytes | None, jobs: JobsConfig) -> dict[str, Any]:
-    """The problem of a job that did not end by itself in the worker (no traceback or path is exposed)."""
-    if verdict == TIMEOUT or (exc_string and "JobTimeoutException" in exc_string):
-        return problems.problem(
-            504, "Job timed out", f"the evaluation exceeded the job time limit ({jobs.job_timeout_s} s) and was "
-            "stopped; split the batch into smaller requests", type=problems.JOB_FAILED, job_id=job_id)
-    if verdict == WORKER_LOST or (exc_string and "AbandonedJobError" in exc_string):
-        tries = 1 + jobs.worker_lost_retries
-        return problems.problem(
-            503, "Worker lost", f"the worker running this job stopped (crashed or was killed) before finishing it, "
-            f"{tries} time{'s' if tries > 1 else ''}; submit the request again, perhaps with a smaller batch",
-            type=problems.JOB_FAILED, job_id=job_id)
-    log.error("job %s failed in the worker: %s", job_id, (exc_string or "").strip().splitlines()[-1:] or "")
-    return problems.problem(500, "Job failed", "the worker failed while evaluating this job; the failure was logged",
-                            type=problems.INTERNAL, job_id=job_id)
 
 
 def _check(admission: Admission) -> None:
@@ -115,9 +91,10 @@ class JobQueue:
         self.quota = Quota(redis, aredis, names, limits, Job.redis_job_namespace_prefix, key_ttl, queue_keys)
 
     # ------------------------------------------------------------------------------------------- enqueue
-    def enqueue(self, payload: dict[str, Any], description: str, owner: str, evaluations: int = 1,
+    def enqueue(self, dataset_id: str, request: JobRequest, batch_size: int | None, owner: str,
                 also: Callable[[Pipeline], Any] | None = None) -> str:
-        """Enqueue one job running ``worker.tasks.run_inversion(payload)`` for ``owner``; return its id.
+        """Enqueue one job evaluating ``request`` (validated, with ``batch_size`` B or None) on the dataset for
+        ``owner``; return its id.
 
         Raises :class:`QueueFull` when too many jobs wait for a worker, :class:`OverQuota` when the key is at
         its limits. The worker stops the job itself at ``job_timeout_s`` (checked between batch chunks); RQ's
@@ -128,7 +105,8 @@ class JobQueue:
         unsent and run by the admission script once the job is admitted: admission plus enqueueing are one round
         trip to Redis, as atomic as RQ's own transaction. With fair share RQ's rate limiter needs its own steps.
         """
-        job_id, options = self._job(payload, description)
+        job_id, options = self._job(dataset_id, request, batch_size)
+        evaluations = batch_size or 1
         if self.fair_share:
             _check(self.quota.admit(owner, job_id, evaluations))
             try:
@@ -149,14 +127,15 @@ class JobQueue:
             raise
         return job_id
 
-    async def submit(self, payload: dict[str, Any], description: str, owner: str, evaluations: int = 1,
+    async def submit(self, dataset_id: str, request: JobRequest, batch_size: int | None, owner: str,
                      also: Callable[[Pipeline], Any] | None = None, offload: bool = False) -> str:
         """:meth:`enqueue` for the event loop: its one round trip awaited on the asyncio client. ``offload``: the
         payload is large, so RQ serialises it in the thread pool (fair share, whose RQ steps are synchronous, runs
         :meth:`enqueue` there in any case)."""
         if self.fair_share:
-            return await run_in_threadpool(self.enqueue, payload, description, owner, evaluations, also)
-        job_id, options = self._job(payload, description)
+            return await run_in_threadpool(self.enqueue, dataset_id, request, batch_size, owner, also)
+        job_id, options = self._job(dataset_id, request, batch_size)
+        evaluations = batch_size or 1
         if offload:
             commands = await run_in_threadpool(self._enqueue_commands, options, also)
         else:
@@ -170,20 +149,20 @@ class JobQueue:
             raise
         return job_id
 
-    def _job(self, payload: dict[str, Any], description: str) -> tuple[str, dict[str, Any]]:
-        """A new job id and the options of RQ's ``enqueue_call`` for it."""
+    def _job(self, dataset_id: str, request: JobRequest, batch_size: int | None) -> tuple[str, dict[str, Any]]:
+        """A new job id and the options of RQ's ``enqueue_call`` for it (the payload a :class:`JobPayload`)."""
         job_id = uuid.uuid4().hex
-        payload = {**payload, "job_id": job_id, "enqueued_at": time.time(), "timeout_s": self.jobs.job_timeout_s,
-                   "result_ttl_s": self.jobs.result_ttl_s}
+        payload = JobPayload(job_id=job_id, dataset_id=dataset_id, batch_size=batch_size, enqueued_at=time.time(),
+                             timeout_s=self.jobs.job_timeout_s, result_ttl_s=self.jobs.result_ttl_s, request=request)
         retries = self.jobs.worker_lost_retries
         return job_id, dict(
-            args=(payload,),
+            args=(payload.to_wire(),),
             job_id=job_id,
             timeout=self.jobs.job_timeout_s + HARD_TIMEOUT_MARGIN_S,
             result_ttl=self.jobs.result_ttl_s,
             ttl=self.jobs.queued_ttl_s,
             failure_ttl=self.jobs.failure_ttl_s,
-            description=description,
+            description=f"inversion dataset={dataset_id[:12]} B={batch_size}",
             retry=Retry(max=retries, enqueue_at_front=True) if retries else None,
         )
 
@@ -198,40 +177,41 @@ class JobQueue:
         return commands
 
     # ------------------------------------------------------------------------------------------- results
-    def _envelope(self, job_id: str, result: Result | None, verdict: bytes | None = None) -> dict[str, Any] | None:
-        """The envelope of a result entry (None when there is none yet). ``verdict``: the reaper's verdict on the
+    def _envelope(self, job_id: str, result: Result | None, verdict: bytes | None = None) -> Envelope | None:
+        """The envelope of a result entry (None when there is none yet). ``verdict``: the verdict recorded for the
         job (:func:`_failed` results only; see :meth:`_verdict`)."""
-        if result is None:
+        if result is None or result.type == Result.Type.RETRIED:
             return None
         if result.type == Result.Type.SUCCESSFUL:
-            value = result.return_value
-            if isinstance(value, dict) and ("result" in value or "error" in value or "canceled" in value):
-                return value
-            return {"error": failure_problem(job_id, "unexpected return value", None, self.jobs)}
+            envelope = jobs.envelope_from_wire(result.return_value)
+            if envelope is None:
+                log.error("job %s returned something that is not an envelope", job_id)
+                return Failed(jobs.job_failed(job_id))
+            return envelope
         if result.type == Result.Type.STOPPED:
-            return {"canceled": True}
-        if result.type == Result.Type.RETRIED:
-            return None
-        return {"error": failure_problem(job_id, result.exc_string, verdict, self.jobs)}
+            return Canceled()
+        if verdict is None:
+            log.error("job %s failed in the worker: %s", job_id,
+                      (result.exc_string or "").strip().splitlines()[-1:] or "")
+        return Failed(self._failure(job_id, verdict))
 
     def _verdict(self, job_id: str) -> bytes | None:
-        """The reaper's verdict on a job (``timeout``, ``worker-lost`` or None)."""
+        """The verdict recorded for a failed job (``timeout``, ``worker-lost`` or None)."""
         return self.redis.get(self.names.verdict(job_id))
 
-    def _failure(self, job_id: str, exc_string: str | None) -> dict[str, Any]:
-        return failure_problem(job_id, exc_string, self._verdict(job_id), self.jobs)
+    def _failure(self, job_id: str, verdict: bytes | None) -> dict[str, Any]:
+        return jobs.failure_from_verdict(job_id, verdict, self.jobs.job_timeout_s, 1 + self.jobs.worker_lost_retries)
 
-    def _answer(self, job_id: str) -> dict[str, Any] | None:
+    def _answer(self, job_id: str) -> Envelope | None:
         """The envelope on the job's answer stream (published by the job function itself), if any."""
         entries = self.redis.xrevrange(self.names.answer(job_id), "+", "-", count=1)
         return self._answer_envelope(entries[0][1]) if entries else None
 
     @staticmethod
-    def _answer_envelope(fields: dict[bytes, bytes]) -> dict[str, Any] | None:
-        value = SERIALIZER.loads(fields[b"envelope"]) if b"envelope" in fields else None
-        return value if isinstance(value, dict) and value.keys() & {"result", "error", "canceled"} else None
+    def _answer_envelope(fields: dict[bytes, bytes]) -> Envelope | None:
+        return jobs.envelope_from_wire(SERIALIZER.loads(fields[b"envelope"])) if b"envelope" in fields else None
 
-    async def wait(self, job_id: str, timeout_s: float) -> dict[str, Any] | None:
+    async def wait(self, job_id: str, timeout_s: float) -> Envelope | None:
         """Wait up to ``timeout_s`` for the job's envelope, on the asyncio client; None if it is not done by then.
 
         Blocks on two streams at once: the job's answer stream, written by the job function the moment it has the
@@ -275,7 +255,8 @@ class JobQueue:
                 return None
 
     # ------------------------------------------------------------------------------------------- status
-    def _fetch(self, job_id: str) -> Job | None:
+    def fetch(self, job_id: str) -> Job | None:
+        """The RQ job of that id, or None (also for ids RQ would refuse)."""
         try:
             return Job.fetch(job_id, connection=self.redis, serializer=SERIALIZER)
         except (NoSuchJobError, ValueError):  # ValueError: not a valid RQ job id, so not one of ours
@@ -283,7 +264,7 @@ class JobQueue:
 
     def view(self, job_id: str) -> dict[str, Any] | None:
         """``{"job_id", "status", "result", "error", "cancel_requested"}``, or None for an unknown job."""
-        job = self._fetch(job_id)
+        job = self.fetch(job_id)
         if job is None or job.origin != self.names.queue:
             return None
         status = job.get_status(refresh=False)
@@ -300,21 +281,21 @@ class JobQueue:
             return self._ended_view(view, answer)
         result = Result.fetch_latest(job, serializer=SERIALIZER)
         envelope = self._envelope(job_id, result, self._verdict(job_id) if _failed(result) else None)
-        if status == JobStatus.STOPPED or (envelope and envelope.get("canceled")):
+        if status == JobStatus.STOPPED or isinstance(envelope, Canceled):
             return {**view, "status": "canceled"}
         if envelope is None:
             if status == JobStatus.FAILED:
-                return {**view, "status": "failed", "error": self._failure(job_id, job.exc_info)}
+                return {**view, "status": "failed", "error": self._failure(job_id, self._verdict(job_id))}
             return {**view, "status": "running"}
         return self._ended_view(view, envelope)
 
     @staticmethod
-    def _ended_view(view: dict[str, Any], envelope: dict[str, Any]) -> dict[str, Any]:
-        if envelope.get("canceled"):
-            return {**view, "status": "canceled"}
-        if "result" in envelope:
-            return {**view, "status": "finished", "result": envelope["result"]}
-        return {**view, "status": "failed", "error": envelope["error"]}
+    def _ended_view(view: dict[str, Any], envelope: Envelope) -> dict[str, Any]:
+        if isinstance(envelope, Finished):
+            return {**view, "status": "finished", "result": envelope.result}
+        if isinstance(envelope, Failed):
+            return {**view, "status": "failed", "error": envelope.problem}
+        return {**view, "status": "canceled"}
 
     def cancel(self, job_id: str) -> dict[str, Any] | None:
         """Cancel a queued job at once, or ask a running one to stop at its next safe point.
@@ -322,7 +303,7 @@ class JobQueue:
         Returns the job's view afterwards, or None for an unknown job. A job that already ended is returned as
         it is (the caller decides whether that is a conflict).
         """
-        job = self._fetch(job_id)
+        job = self.fetch(job_id)
         if job is None or job.origin != self.names.queue:
             return None
         status = job.get_status(refresh=False)
@@ -338,67 +319,6 @@ class JobQueue:
             except InvalidJobOperation:
                 pass
         return self.view(job_id)
-
-    # ------------------------------------------------------------------------------------------- reaping
-    def reap(self) -> int:
-        """Requeue or fail the running jobs whose worker stopped beating or whose deadline passed; return how many.
-
-        One API process at a time does this (a lock in Redis). Entries of the started-job registry that expired
-        are classified first by the worker's readiness heartbeat: worker gone = worker lost (retried while
-        retries are left); worker alive = the job overran its deadline (failed as timed out, never retried).
-        RQ's own abandoned-job handling then requeues or fails them, writing the failure Result that wakes
-        waiting requests.
-        """
-        token = uuid.uuid4().hex
-        lock_ms = max(1000, int(self.jobs.reap_interval_s * 5000))
-        if not self.redis.set(self.names.reaper_lock, token, nx=True, px=lock_ms):
-            return 0
-        try:
-            registry = StartedJobRegistry(queue=self.queue)
-            now = time.time()
-            expired = {key.decode(): key.decode().split(":", 1)[0]
-                       for key in self.redis.zrangebyscore(registry.key, 0, int(now))}
-            deadline_s = self.jobs.job_timeout_s + self.jobs.timeout_grace_s
-            reaped = 0
-            for composite, job_id in expired.items():
-                job = self._fetch(job_id)
-                if job is None or job.get_status(refresh=False) != JobStatus.STARTED:
-                    reaped += 1  # a leftover entry; RQ's cleanup drops it
-                    continue
-                started = job.started_at.replace(tzinfo=job.started_at.tzinfo or UTC).timestamp() \
-                    if job.started_at else now
-                alive = bool(job.worker_name) and bool(self.redis.exists(self.names.worker(job.worker_name)))
-                if alive and now - started < deadline_s - 1:
-                    # expired a little early (whole-second scores) while its worker still beats: decide later
-                    self.redis.zadd(registry.key, {composite: int(now) + 2}, xx=True)
-                    continue
-                verdict = TIMEOUT if alive else WORKER_LOST
-                pipe = self.redis.pipeline()
-                pipe.set(self.names.verdict(job_id), verdict, ex=self.jobs.failure_ttl_s)
-                if verdict == TIMEOUT:
-                    pipe.hset(job.key, "retries_left", 0)
-                pipe.execute()
-                log.warning("job %s: %s (worker %s)", job_id,
-                            "past its deadline" if verdict == TIMEOUT else "its worker stopped beating",
-                            job.worker_name)
-                reaped += 1
-            if reaped:
-                registry.cleanup()
-            self._release_stale_slots()
-            return reaped
-        finally:
-            if self.redis.get(self.names.reaper_lock) == token.encode():
-                self.redis.delete(self.names.reaper_lock)
-
-    def _rate_limit_keys(self) -> list[str]:
-        prefix = self.names.rate_limit("")
-        return [k for k in (m.decode() for m in self.redis.smembers(RateLimitRegistry.rl_keys_key))
-                if k.startswith(prefix)]
-
-    def _release_stale_slots(self) -> None:
-        """Free per-key slots held by jobs that no longer exist or ended (e.g. expired in the queue)."""
-        for key in self._rate_limit_keys():
-            RateLimitRegistry(key, self.redis).cleanup()
 
     # ------------------------------------------------------------------------------------------- stats
     def queued(self) -> int:

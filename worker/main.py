@@ -8,7 +8,6 @@ precision), so ``/readyz`` never counts a cold worker.
 from __future__ import annotations
 
 import gc
-import importlib
 import logging
 import os
 import signal
@@ -23,17 +22,9 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from service.config import ServerConfig, load_config
-from service.contract.names import Names
-from worker import jaxsetup
+from worker import state as worker_state
 
 log = logging.getLogger("worker")
-
-
-def make_engine(path: str, engine_config: dict[str, Any]) -> Any:
-    """Instantiate the engine class named ``module:attribute`` with the engine configuration."""
-    module_name, _, attr = path.partition(":")
-    cls = getattr(importlib.import_module(module_name), attr or "Engine")
-    return cls(engine_config)
 
 
 def warm(engine: Any, config: ServerConfig) -> list[str]:
@@ -45,28 +36,10 @@ def warm(engine: Any, config: ServerConfig) -> list[str]:
         for label, dataset, request in synth_requests(spec, config.settings):
             t0 = time.perf_counter()
             log.info("compiling %s ...", label)
-            if hasattr(engine, "warm"):
-                engine.warm(dataset, request)
-            else:
-                engine.evaluate(engine.prepare(dataset), request)
+            engine.warm(dataset, request)
             log.info("compiled %s in %.1f s", label, time.perf_counter() - t0)
             done.append(label)
     return done
-
-
-def build_state(config: ServerConfig | None = None):
-    """Configure JAX, build the engine and the task state (without warming)."""
-    from worker import tasks
-
-    config = config or load_config()
-    jaxsetup.configure_environment(config.worker)
-    info = jaxsetup.configure_jax(config.worker)
-    log.info("JAX %s on %s (compile cache %s)", info["jax_version"], info["device"], info["compile_cache"])
-    engine = make_engine(config.worker.engine, config.engine_config())
-    redis = Redis.from_url(config.redis_url)
-    state = tasks.make_state(engine, redis, Names(config.namespace), config.worker.dataset_cache_bytes)
-    state.info = info
-    return state
 
 
 def _wait_for_redis(redis: Redis, stopping: threading.Event) -> None:
@@ -98,6 +71,7 @@ def serve(state: Any, config: ServerConfig, name: str, beat: Any) -> None:
             [state.names.queue], name=name, connection=state.redis, default_result_ttl=config.jobs.result_ttl_s,
             execution_ttl_s=config.worker.heartbeat_ttl_s,
             deadline_s=config.jobs.job_timeout_s + config.jobs.timeout_grace_s,
+            verdicts=state.names, verdict_ttl_s=config.jobs.failure_ttl_s,
         )
         if incarnation:
             log.info("restarting the RQ loop (%d)", incarnation)
@@ -121,15 +95,14 @@ def serve(state: Any, config: ServerConfig, name: str, beat: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run a worker until SIGINT/SIGTERM (a job in progress is finished first)."""
-    from worker import tasks
     from worker.heartbeat import Heartbeat
 
     config = load_config()
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     log.info("worker starting (namespace %r)", config.namespace)
-    state = build_state(config)
-    tasks.bind(state)
+    state = worker_state.build_state(config)
+    worker_state.bind(state)
     t0 = time.perf_counter()
     warmed = warm(state.engine, config)
     log.info("warm-up done: %d pipeline(s) in %.1f s", len(warmed), time.perf_counter() - t0)

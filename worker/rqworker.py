@@ -28,16 +28,20 @@ per-job bookkeeping is trimmed where that changes nothing anyone reads:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
 from typing import Any
 
+from redis.exceptions import RedisError
 from rq.executions import Execution
+from rq.timeouts import JobTimeoutException
 from rq.utils import now
 from rq.worker import SimpleWorker, WorkerStatus
 
-from service.contract.names import SERIALIZER
+from service.contract.jobs import TIMEOUT
+from service.contract.names import SERIALIZER, Names
 
 #: A heartbeat with the same expiry as one sent less than this many seconds ago is not sent again (the expiries
 #: RQ asks for are minutes, so the key's remaining life never falls more than this short of what RQ intended).
@@ -51,13 +55,15 @@ class InversionWorker(SimpleWorker):
 
     max_connection_wait_time = 5.0  # reconnect to Redis within seconds after an outage
 
-    def __init__(self, *args: Any, execution_ttl_s: float = 10.0, deadline_s: float | None = None, **kwargs: Any):
+    def __init__(self, *args: Any, execution_ttl_s: float = 10.0, deadline_s: float | None = None,
+                 verdicts: Names | None = None, verdict_ttl_s: int = 86400, **kwargs: Any):
         kwargs.setdefault("serializer", SERIALIZER)
         kwargs.setdefault("log_job_description", True)
         super().__init__(*args, **kwargs)
         self.execution_ttl_s = max(2, math.ceil(execution_ttl_s))
         self.deadline_s = deadline_s
         self.stop_signalled = False
+        self.verdicts, self.verdict_ttl_s = verdicts, verdict_ttl_s
         self._running: tuple[Any, Any, float] | None = None
         self._running_lock = threading.Lock()
         self._last_beat: tuple[float, int] | None = None  # (time.monotonic(), expiry) of the last heartbeat
@@ -166,6 +172,14 @@ class InversionWorker(SimpleWorker):
             execution.heartbeat(job.started_job_registry, ttl, pipeline=pipe)
             pipe.expire(self.key, ttl + 60)
             pipe.execute()
+
+    def handle_exception(self, job: Any, *exc_info: Any) -> None:
+        """Record RQ's hard time limit as the job's verdict before RQ writes the failure (RQ calls this first), so
+        the API reports a timeout from the verdict instead of reading exception text."""
+        if self.verdicts is not None and isinstance(exc_info[1], JobTimeoutException):
+            with contextlib.suppress(RedisError):
+                self.connection.set(self.verdicts.verdict(job.id), TIMEOUT, ex=self.verdict_ttl_s)
+        super().handle_exception(job, *exc_info)
 
     def request_stop(self, signum: Any, frame: Any) -> None:
         self.stop_signalled = True

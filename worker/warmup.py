@@ -19,7 +19,8 @@ import numpy as np
 
 from service.config import InversionDefaults, WarmSpec
 from service.contract import datasets, grids
-from service.contract.models import ImagingDataset, InversionRequest
+from service.contract.jobs import JobRequest
+from service.contract.models import ImagingDataset, InversionRequest, ResolvedSettings
 from service.contract.validation import check_imaging, check_inversion
 
 _REG_NUMBERS = ("coefficient", "inner_coefficient", "outer_coefficient", "signal_scale", "scale")
@@ -105,7 +106,7 @@ def _batch_regularizations(objects: list[dict[str, Any]], batch: int | None) -> 
     return objects
 
 
-def synth_requests(spec: WarmSpec, defaults: InversionDefaults) -> Iterator[tuple[str, dict, dict]]:
+def synth_requests(spec: WarmSpec, defaults: InversionDefaults) -> Iterator[tuple[str, dict, JobRequest]]:
     """``(label, dataset, request)`` for every precision and batch size of ``spec``."""
     ds, meta = synth_dataset(spec)
     for precision in spec.precisions:
@@ -120,7 +121,7 @@ def synth_requests(spec: WarmSpec, defaults: InversionDefaults) -> Iterator[tupl
             filled = InversionRequest.model_validate(body).model_dump()  # regularization defaults filled in
             body["linear_objects"] = _batch_regularizations(filled["linear_objects"], batch)
             model = InversionRequest.model_validate(body)
-            check_inversion(model, meta, max(b, 1))
-            request = {"linear_objects": [o.model_dump() for o in model.linear_objects], "settings": settings,
-                       "outputs": list(model.outputs)}
-            yield f"{spec.name} {precision} B={b}", ds, request
+            resolved = ResolvedSettings(**settings)
+            check_inversion(model, meta, max(b, 1), resolved)
+            yield (f"{spec.name} {precision} B={b}", ds,
+                   JobRequest(linear_objects=model.linear_objects, settings=resolved, outputs=model.outputs))

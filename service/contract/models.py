@@ -1,4 +1,4 @@
-"""Request models of the HTTP contract (API.md): datasets, linear objects, settings, inversion requests.
+"""Request models of the HTTP contract (openapi/openapi.json): datasets, linear objects, settings, inversion requests.
 
 Names follow autoarray (meshes and regularizations are autoarray's class names in snake case). These models do
 the type-level parsing; checks that need the dataset (shapes, batch axes, values inside the mask) live in
@@ -7,10 +7,11 @@ the type-level parsing; checks that need the dataset (shapes, batch axes, values
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
+from . import vocabulary
 from .types import BatchNumber, BoolArray, FloatArray, ScalePair
 
 MAX_OVER_SAMPLE = 32
@@ -74,7 +75,7 @@ def _at_least_3x3(shape: tuple[int, int]) -> tuple[int, int]:
 class RectangularUniform(_Strict):
     """A uniform rectangular mesh over the bounding box of the traced grid (``aa.mesh.RectangularUniform``)."""
 
-    type: Literal["rectangular_uniform"]
+    type: Literal[vocabulary.RECTANGULAR_UNIFORM]
     shape: tuple[int, int] = Field(description="[ny, nx] source pixels, at least 3x3")
 
     @field_validator("shape")
@@ -86,7 +87,7 @@ class RectangularUniform(_Strict):
 class RectangularBilinearAdaptDensity(_Strict):
     """A rectangular mesh uniform in the traced grid's CDF (``aa.mesh.RectangularBilinearAdaptDensity``)."""
 
-    type: Literal["rectangular_bilinear_adapt_density"]
+    type: Literal[vocabulary.RECTANGULAR_BILINEAR_ADAPT_DENSITY]
     shape: tuple[int, int] = Field(description="[n, n] source pixels, square, at least 3x3")
     autoarray_row_offset: bool = Field(False, description="reproduce autoarray's one-row offset (spec Appendix B.1)")
 
@@ -102,7 +103,7 @@ class RectangularBilinearAdaptDensity(_Strict):
 class Delaunay(_Strict):
     """A Delaunay triangulation of source-plane vertices (``aa.mesh.Delaunay``)."""
 
-    type: Literal["delaunay"]
+    type: Literal[vocabulary.DELAUNAY]
     vertices: FloatArray = Field(description="(S, 2) or batched (B, S, 2) vertices (y, x) in the source plane")
     zeroed_pixels: int = Field(0, ge=0, description="the last `zeroed_pixels` vertices form the zeroed edge ring")
     areas_factor: float = Field(0.5, gt=0, allow_inf_nan=False, description="split-point distance factor")
@@ -112,75 +113,25 @@ Mesh = Annotated[RectangularUniform | RectangularBilinearAdaptDensity | Delaunay
 
 
 # --------------------------------------------------------------------------------------------------- regularizations
-class Constant(_Strict):
-    """H = coefficient² × graph Laplacian + 1e-8 I (``aa.reg.Constant``)."""
-
-    type: Literal["constant"]
-    coefficient: BatchNumber = 1.0
+def _model_name(name: str) -> str:
+    """``constant_split`` -> ``ConstantSplit``: autoarray's class name, also the schema's title."""
+    return "".join(part.capitalize() for part in name.split("_"))
 
 
-class Zeroth(_Strict):
-    """H = coefficient² I (``aa.reg.Zeroth``)."""
-
-    type: Literal["zeroth"]
-    coefficient: BatchNumber = 1.0
-
-
-class Adapt(_Strict):
-    """Signal-weighted Laplacian (``aa.reg.Adapt``); needs ``adapt_image``."""
-
-    type: Literal["adapt"]
-    inner_coefficient: BatchNumber = 1.0
-    outer_coefficient: BatchNumber = 1.0
-    signal_scale: BatchNumber = 1.0
+def _regularization_model(name: str, scheme: vocabulary.RegularizationScheme) -> type[_Strict]:
+    """The request model of one regularization scheme: its ``type`` tag and its numeric parameters."""
+    fields: dict[str, Any] = {"type": (Literal[name], ...)}
+    fields.update({p: (BatchNumber, vocabulary.DEFAULT_REGULARIZATION_PARAMETER) for p in scheme.parameters})
+    return create_model(_model_name(name), __base__=_Strict, __doc__=scheme.summary, __module__=__name__, **fields)
 
 
-class ConstantSplit(_Strict):
-    """Split-cross scheme with a constant weight (``aa.reg.ConstantSplit``); Delaunay meshes only."""
-
-    type: Literal["constant_split"]
-    coefficient: BatchNumber = 1.0
-
-
-class AdaptSplit(_Strict):
-    """Split-cross scheme with signal weights (``aa.reg.AdaptSplit``); Delaunay meshes only; needs ``adapt_image``."""
-
-    type: Literal["adapt_split"]
-    inner_coefficient: BatchNumber = 1.0
-    outer_coefficient: BatchNumber = 1.0
-    signal_scale: BatchNumber = 1.0
-
-
-class BrightnessZeroth(_Strict):
-    """H = diag((coefficient (1 - p_i))²) (``aa.reg.BrightnessZeroth``); needs ``adapt_image``."""
-
-    type: Literal["brightness_zeroth"]
-    coefficient: BatchNumber = 1.0
-    signal_scale: BatchNumber = 1.0
-
-
-class GaussianKernel(_Strict):
-    """H = coefficient × C⁻¹, C_ij = exp(-|x_i - x_j|² / 2 scale²) (``aa.reg.GaussianKernel``)."""
-
-    type: Literal["gaussian_kernel"]
-    coefficient: BatchNumber = 1.0
-    scale: BatchNumber = 1.0
-
-
-class ExponentialKernel(_Strict):
-    """H = coefficient × C⁻¹, C_ij = exp(-|x_i - x_j| / scale) (``aa.reg.ExponentialKernel``)."""
-
-    type: Literal["exponential_kernel"]
-    coefficient: BatchNumber = 1.0
-    scale: BatchNumber = 1.0
-
-
-Regularization = Annotated[
-    Constant | Zeroth | Adapt | ConstantSplit | AdaptSplit | BrightnessZeroth | GaussianKernel | ExponentialKernel,
-    Field(discriminator="type"),
-]
-ADAPTIVE_REGULARIZATIONS = frozenset({"adapt", "adapt_split", "brightness_zeroth"})
-SPLIT_REGULARIZATIONS = frozenset({"constant_split", "adapt_split"})
+#: One request model per scheme of :data:`service.contract.vocabulary.REGULARIZATIONS`, by name.
+REGULARIZATION_MODELS: dict[str, type[_Strict]] = {
+    name: _regularization_model(name, scheme) for name, scheme in vocabulary.REGULARIZATIONS.items()
+}
+Regularization = Annotated[Union[tuple(REGULARIZATION_MODELS.values())], Field(discriminator="type")]  # noqa: UP007
+ADAPTIVE_REGULARIZATIONS = vocabulary.ADAPTIVE_REGULARIZATIONS
+SPLIT_REGULARIZATIONS = vocabulary.SPLIT_REGULARIZATIONS
 
 
 # --------------------------------------------------------------------------------------------------- linear objects
@@ -221,23 +172,11 @@ class Basis(_Strict):
 
 LinearObject = Annotated[Mapper | Gaussians | Basis, Field(discriminator="type")]
 
-OutputName = Literal[
-    "reconstruction",
-    "reconstruction_noise_map",
-    "model_image",
-    "residual_map",
-    "normalized_residual_map",
-    "chi_squared_map",
-    "mapped_reconstructed_image",
-]
-OUTPUT_NAMES: tuple[str, ...] = OutputName.__args__  # type: ignore[attr-defined]
+OutputName = Literal[vocabulary.OUTPUT_NAMES]  # type: ignore[valid-type]
+OUTPUT_NAMES: tuple[str, ...] = vocabulary.OUTPUT_NAMES
 
 #: Tags of the discriminated unions; they appear in pydantic error locations and are removed from them.
-UNION_TAGS = frozenset(
-    {"mapper", "gaussians", "basis", "rectangular_uniform", "rectangular_bilinear_adapt_density", "delaunay",
-     "constant", "zeroth", "adapt", "constant_split", "adapt_split", "brightness_zeroth", "gaussian_kernel",
-     "exponential_kernel"}
-)
+UNION_TAGS = frozenset({"mapper", "gaussians", "basis", *vocabulary.MESH_TYPES, *vocabulary.REGULARIZATIONS})
 
 
 class InversionRequest(_Strict):

@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 
+from . import vocabulary
 from .models import ResolvedSettings
 from .types import ARRAY_SCHEMA
 
@@ -24,16 +25,7 @@ _SCALAR_SCHEMA: dict[str, Any] = {
 }
 Scalar = Annotated[Any, WithJsonSchema(_SCALAR_SCHEMA)]
 ArrayOut = Annotated[np.ndarray | None, WithJsonSchema({**ARRAY_SCHEMA, "nullable": True})]
-SCALAR_NAMES: tuple[str, ...] = (
-    "figure_of_merit",
-    "log_evidence",
-    "log_likelihood",
-    "chi_squared",
-    "regularization_term",
-    "log_det_curvature_reg_matrix_term",
-    "log_det_regularization_matrix_term",
-    "noise_normalization",
-)
+SCALAR_NAMES: tuple[str, ...] = vocabulary.SCALAR_NAMES
 
 
 class _Out(BaseModel):
@@ -84,32 +76,25 @@ class Timings(_Out):
     compiled: bool = Field(description="whether this evaluation traced/compiled a pipeline")
 
 
-class InversionResult(_Out):
-    """The answer of one evaluation (or of B evaluations, each scalar then an array of shape (B,))."""
-
+class _ResultHead(_Out):
     job_id: str
     dataset_id: str
     batch_size: int | None = Field(None, description="B for a batched request, else null")
-    figure_of_merit: Scalar
-    log_evidence: Scalar
-    log_likelihood: Scalar
-    chi_squared: Scalar
-    regularization_term: Scalar
-    log_det_curvature_reg_matrix_term: Scalar
-    log_det_regularization_matrix_term: Scalar
-    noise_normalization: Scalar
-    settings: ResolvedSettings
-    timings: Timings
-    solver_certified: bool | list[bool] | None = Field(
-        None, description="positive-only solves: whether the solver certified optimality (per batch element)"
-    )
-    reconstruction: ArrayOut = None
-    reconstruction_noise_map: ArrayOut = None
-    model_image: ArrayOut = None
-    residual_map: ArrayOut = None
-    normalized_residual_map: ArrayOut = None
-    chi_squared_map: ArrayOut = None
-    mapped_reconstructed_image: ArrayOut = None
+
+
+def _result_model() -> type[_Out]:
+    """The answer's model: its fields are the vocabulary's scalars and output arrays, in that order."""
+    fields: dict[str, Any] = {name: (Scalar, ...) for name in vocabulary.SCALAR_NAMES}
+    fields["settings"] = (ResolvedSettings, ...)
+    fields["timings"] = (Timings, ...)
+    fields["solver_certified"] = (bool | list[bool] | None, Field(
+        None, description="positive-only solves: whether the solver certified optimality (per batch element)"))
+    fields.update({name: (ArrayOut, None) for name in vocabulary.OUTPUT_NAMES})
+    return create_model("InversionResult", __base__=_ResultHead, __module__=__name__, __doc__=(
+        "The answer of one evaluation (or of B evaluations, each scalar then an array of shape (B,))."), **fields)
+
+
+InversionResult = _result_model()
 
 
 JobState = Literal["queued", "running", "finished", "failed", "canceled"]

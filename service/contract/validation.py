@@ -11,15 +11,16 @@ Locations start with ``"body"`` as in FastAPI, e.g. ``["body", "linear_objects",
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import ValidationError
 
+if TYPE_CHECKING:
+    from .jobs import JobRequest
+
 from .datasets import DatasetMeta
 from .models import (
-    ADAPTIVE_REGULARIZATIONS,
-    SPLIT_REGULARIZATIONS,
     UNION_TAGS,
     Basis,
     Delaunay,
@@ -27,7 +28,10 @@ from .models import (
     ImagingDataset,
     InversionRequest,
     Mapper,
+    RectangularBilinearAdaptDensity,
+    ResolvedSettings,
 )
+from .vocabulary import ADAPTIVE_REGULARIZATIONS, CHAIN_REGULARIZATIONS, SPLIT_REGULARIZATIONS
 
 Loc = tuple[str | int, ...]
 BODY: Loc = ("body",)
@@ -189,9 +193,13 @@ def _flat_vertex_sets(vertices: np.ndarray) -> list[int]:
     return [int(i) for i in np.flatnonzero(flat)]
 
 
-def _check_regularization(reg: Any, loc: Loc, batch: _Batch, errors: list) -> None:
+def _check_regularization(reg: Any, loc: Loc, batch: _Batch, errors: list, kind: str | None = None) -> None:
+    """Batch axes and values of a regularization; ``kind``: the type of a linear object without a mesh."""
     if reg is None:
         return
+    if kind is not None and reg.type not in CHAIN_REGULARIZATIONS:
+        errors.append((loc + ("type",), f"{reg.type} needs a mesh; {kind} objects accept "
+                                        f"{' or '.join(sorted(CHAIN_REGULARIZATIONS))} only"))
     for name in type(reg).model_fields:
         value = getattr(reg, name)
         if isinstance(value, np.ndarray):
@@ -201,12 +209,20 @@ def _check_regularization(reg: Any, loc: Loc, batch: _Batch, errors: list) -> No
         errors.append((loc + ("scale",), "must be positive"))
 
 
-def _check_mapper(obj: Mapper, loc: Loc, meta: DatasetMeta, batch: _Batch, errors: list) -> None:
+def _check_mapper(obj: Mapper, loc: Loc, meta: DatasetMeta, settings: ResolvedSettings, batch: _Batch,
+                  errors: list) -> None:
     n_sub = meta.sub_pixels_pixelization
     mesh = obj.mesh
     if obj.source_grid is not None:
         _shaped(obj.source_grid, loc + ("source_grid",), (n_sub, 2),
                 f"(N_sub, 2) = ({n_sub}, 2), the dataset's over-sampled pixelization grid", batch, errors)
+        # the traced pixel centres cannot be recovered from a traced over-sampled grid
+        adapt_density = isinstance(mesh, RectangularBilinearAdaptDensity)
+        if obj.source_grid_slim is None and meta.over_sample_size_pixelization > 1 and (
+                settings.use_border_relocator or adapt_density):
+            why = "border relocation" if settings.use_border_relocator else f"the {mesh.type} mesh"
+            errors.append((loc + ("source_grid_slim",), f"is required with a traced source_grid for {why} (the "
+                                                        "traced pixel centres, shape [N, 2])"))
     if obj.source_grid_slim is not None:
         _shaped(obj.source_grid_slim, loc + ("source_grid_slim",), (meta.pixels, 2),
                 f"(N, 2) = ({meta.pixels}, 2), the traced pixel centres", batch, errors)
@@ -224,8 +240,8 @@ def _check_mapper(obj: Mapper, loc: Loc, meta: DatasetMeta, batch: _Batch, error
                 if flat:
                     more = "..." if len(flat) > 5 else ""
                     which = "" if mesh.vertices.ndim == 2 else f" (batch elements {flat[:5]}{more})"
-                    errors.append((vloc, f"all vertices lie on one line or one point{which}; a Delaunay mesh needs "
-                                         "vertices that span an area"))
+                    errors.append((vloc, f"are collinear or coincident (all on one line or one point){which}; a "
+                                         "Delaunay mesh needs vertices that span an area"))
     reg = obj.regularization
     if reg is not None and reg.type in SPLIT_REGULARIZATIONS and not isinstance(mesh, Delaunay):
         errors.append((loc + ("regularization",), f"{reg.type} needs a delaunay mesh, not {mesh.type}"))
@@ -244,7 +260,7 @@ def _check_gaussians(obj: Gaussians, loc: Loc, batch: _Batch, errors: list) -> N
             errors.append((loc + ("sigmas",), "needs at least one Gaussian"))
         elif np.any(obj.sigmas <= 0):
             errors.append((loc + ("sigmas",), "must be positive"))
-    _check_regularization(obj.regularization, loc + ("regularization",), batch, errors)
+    _check_regularization(obj.regularization, loc + ("regularization",), batch, errors, obj.type)
 
 
 def _check_basis(obj: Basis, loc: Loc, meta: DatasetMeta, batch: _Batch, errors: list) -> None:
@@ -256,17 +272,22 @@ def _check_basis(obj: Basis, loc: Loc, meta: DatasetMeta, batch: _Batch, errors:
     label = f"(n, N) = (n, {n}) or (n, Ny, Nx) = (n, {ny}, {nx})"
     if _shaped(images, iloc, core, label, batch, errors) and images.shape[-len(core)] < 1:
         errors.append((iloc, "needs at least one image"))
-    _check_regularization(obj.regularization, loc + ("regularization",), batch, errors)
+    _check_regularization(obj.regularization, loc + ("regularization",), batch, errors, obj.type)
 
 
-def check_inversion(req: InversionRequest, meta: DatasetMeta, max_batch: int) -> int | None:
-    """Validate ``req`` against ``meta``; return the batch size B (None when nothing is batched)."""
+def check_inversion(req: InversionRequest | JobRequest, meta: DatasetMeta, max_batch: int,
+                    settings: ResolvedSettings) -> int | None:
+    """Validate ``req`` against ``meta`` and the settings in force; return the batch size B (None when nothing is
+    batched). Raises :class:`InvalidInput` listing every problem found.
+
+    This is the one check of an inversion request beyond its types: the worker trusts what passed it.
+    """
     errors: list[tuple[Loc, str]] = []
     batch = _Batch()
     for i, obj in enumerate(req.linear_objects):
         loc = BODY + ("linear_objects", i)
         if isinstance(obj, Mapper):
-            _check_mapper(obj, loc, meta, batch, errors)
+            _check_mapper(obj, loc, meta, settings, batch, errors)
         elif isinstance(obj, Gaussians):
             _check_gaussians(obj, loc, batch, errors)
         else:

@@ -5,7 +5,8 @@ translator (``worker/engine.py``) and the numerical core (``worker/inversion``) 
 mesh or a regularization starts here; ``docs/internals.md`` ("Adding a mesh or a regularization") lists the rest.
 
 Names are autoarray's: its class names in snake case (``aa.mesh.RectangularUniform`` -> ``rectangular_uniform``,
-``aa.reg.AdaptSplit`` -> ``adapt_split``) and its result attributes (``figure_of_merit``, ``mapped_reconstructed_image``).
+``aa.reg.AdaptSplit`` -> ``adapt_split``) and its result attributes (``figure_of_merit``,
+``mapped_reconstructed_image``).
 """
 
 from __future__ import annotations

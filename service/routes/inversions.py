@@ -8,8 +8,9 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from service.contract import problems
+from service.contract import jobs
 from service.contract.datasets import DatasetMeta
+from service.contract.jobs import Canceled, Finished, JobRequest
 from service.contract.models import InversionRequest, resolve_settings
 from service.contract.responses import InversionResult, JobView
 from service.contract.validation import check_inversion
@@ -63,12 +64,11 @@ async def create_inversion(request: Request) -> Response:
     # thread pool, as its body was decoded there
     meta = None if large else store.recent_meta(body.dataset_id)
     if meta is None:
-        payload, batch_size = await run_in_threadpool(_job_payload, state, body)
+        job_request, batch_size = await run_in_threadpool(_job_request, state, body)
     else:
-        payload, batch_size = _job_payload(state, body, meta)
+        job_request, batch_size = _job_request(state, body, meta)
     try:
-        job_id = await queue.submit(payload, description=f"inversion dataset={body.dataset_id[:12]} B={batch_size}",
-                                    owner=owner_of(api_key), evaluations=batch_size or 1,
+        job_id = await queue.submit(body.dataset_id, job_request, batch_size, owner=owner_of(api_key),
                                     also=lambda pipe: store.touch(body.dataset_id, pipe), offload=large)
     except QueueFull:
         metrics.jobs.labels("rejected_full").inc()
@@ -95,33 +95,23 @@ async def create_inversion(request: Request) -> Response:
         view = await run_in_threadpool(queue.view, job_id) or {"job_id": job_id, "status": "queued", "result": None,
                                                                "error": None}
         return respond(view, mt, status_code=202, headers={**headers, "Location": f"/jobs/{job_id}"})
-    if "result" in envelope:
+    if isinstance(envelope, Finished):
         metrics.jobs.labels("finished").inc()
-        metrics.observe_result(envelope["result"])
-        return await respond_async(envelope["result"], mt, headers=headers)
-    if envelope.get("canceled"):
+        metrics.observe_result(envelope.result)
+        return await respond_async(envelope.result, mt, headers=headers)
+    if isinstance(envelope, Canceled):
         metrics.jobs.labels("canceled").inc()
-        raise ProblemError(problems.problem(409, "Canceled", "the job was canceled before it finished",
-                                            type=problems.CONFLICT, job_id=job_id), headers=headers)
+        raise ProblemError(jobs.canceled(job_id), headers=headers)
     metrics.jobs.labels("failed").inc()
-    raise ProblemError({**envelope["error"], "job_id": job_id}, headers=headers)
+    raise ProblemError({**envelope.problem, "job_id": job_id}, headers=headers)
 
 
-def _job_payload(state: Any, body: InversionRequest,
-                 meta: DatasetMeta | None = None) -> tuple[dict[str, Any], int | None]:
-    """The job's payload and batch size, after checking the request against its dataset (404, 422)."""
+def _job_request(state: Any, body: InversionRequest,
+                 meta: DatasetMeta | None = None) -> tuple[JobRequest, int | None]:
+    """The job's request and batch size, after checking the request against its dataset (404, 422)."""
     meta = meta or state.store.meta(body.dataset_id, recent=True)
     if meta is None:
         raise not_found("dataset", body.dataset_id, loc=["body", "dataset_id"])
     settings = resolve_settings(body.settings, state.config.settings)
-    batch_size = check_inversion(body, meta, state.config.limits.max_batch)
-    payload = {
-        "dataset_id": body.dataset_id,
-        "batch_size": batch_size,
-        "request": {
-            "linear_objects": [obj.model_dump() for obj in body.linear_objects],
-            "settings": settings.model_dump(),
-            "outputs": list(body.outputs),
-        },
-    }
-    return payload, batch_size
+    batch_size = check_inversion(body, meta, state.config.limits.max_batch, settings)
+    return JobRequest(linear_objects=body.linear_objects, settings=settings, outputs=body.outputs), batch_size

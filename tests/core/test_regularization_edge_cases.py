@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from worker.inversion.errors import InputError
+from service.contract.validation import InvalidInput
 
 from .conftest import settings
 
@@ -35,20 +35,21 @@ def test_brightness_zeroth_alone_reconstructs_but_has_no_evidence(engine, prepar
 def test_split_schemes_need_a_delaunay_mesh(engine, prepared, reg):
     params = {"coefficient": 1.0} if reg == "constant_split" else {
         "inner_coefficient": 1.0, "outer_coefficient": 1.0, "signal_scale": 1.0}
-    with pytest.raises(InputError) as err:
+    with pytest.raises(InvalidInput) as err:
         engine.evaluate(prepared, {"linear_objects": [_mapper(dict(type=reg, **params),
                                                               adapt_image=np.ones(prepared.shape.pixels))],
                                    "settings": settings()})
-    assert err.value.loc == ("linear_objects", 0, "regularization", "type")
-    assert "delaunay" in err.value.msg
+    [(loc, msg)] = err.value.errors
+    assert loc == ("body", "linear_objects", 0, "regularization") and "delaunay" in msg
 
 
 def test_adapt_density_mesh_must_be_square(engine, prepared):
     obj = {"type": "mapper", "mesh": {"type": "rectangular_bilinear_adapt_density", "shape": [6, 7]},
            "regularization": {"type": "constant", "coefficient": 1.0}}
-    with pytest.raises(InputError) as err:
+    with pytest.raises(InvalidInput) as err:
         engine.evaluate(prepared, {"linear_objects": [obj], "settings": settings()})
-    assert err.value.loc == ("linear_objects", 0, "mesh", "shape") and "square" in err.value.msg
+    [(loc, msg)] = err.value.errors
+    assert loc == ("body", "linear_objects", 0, "mesh", "shape") and "square" in msg
 
 
 @pytest.mark.parametrize("vertices", [np.array([[0.0, 0.0], [0.1, 0.1], [0.2, 0.2], [0.3, 0.3]]),
@@ -56,6 +57,7 @@ def test_adapt_density_mesh_must_be_square(engine, prepared):
 def test_degenerate_delaunay_vertices_are_refused(engine, prepared, vertices):
     obj = {"type": "mapper", "mesh": {"type": "delaunay", "vertices": vertices, "zeroed_pixels": 0},
            "regularization": {"type": "constant", "coefficient": 1.0}}
-    with pytest.raises(InputError) as err:
+    with pytest.raises(InvalidInput) as err:
         engine.evaluate(prepared, {"linear_objects": [obj], "settings": settings()})
-    assert err.value.loc == ("linear_objects", 0, "mesh", "vertices") and "collinear" in err.value.msg
+    [(loc, msg)] = err.value.errors
+    assert loc == ("body", "linear_objects", 0, "mesh", "vertices") and "collinear" in msg

@@ -80,12 +80,12 @@ def test_batches_pad_to_buckets_and_padding_never_leaks(engine, prepared):
 
 
 def test_batch_axes_must_agree(engine, prepared):
-    from worker.inversion.errors import InputError
+    from service.contract.validation import InvalidInput
 
     obj = dict(rect_constant(np.array([1.0, 2.0])), source_grid=np.stack([prepared.host["sub_pix"]] * 3))
-    with pytest.raises(InputError) as err:
+    with pytest.raises(InvalidInput) as err:
         engine.evaluate(prepared, {"settings": settings(), "linear_objects": [obj]})
-    assert "batch axis" in err.value.msg
+    assert "batch axis" in err.value.errors[0][1]
 
 
 def test_a_batch_of_regularization_coefficients_shares_one_system_and_equals_singles(engine, prepared, monkeypatch):

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from service.contract.jobs import JobRequest
 from worker.engine import Engine
 
 BRIEF = 333.0  # sleep BRIEF_S before evaluating: jobs that take a moment (fair-share tests)
@@ -21,10 +22,10 @@ STUCK = 888.0  # sleep STUCK_S with SIGALRM blocked: like a long call inside XLA
 BRIEF_S, SLOW_S, CHUNK_S, STUCK_S = 1.0, 3.0, 0.5, 6.0
 
 
-def sentinel(request: dict[str, Any]) -> float | None:
+def sentinel(request: JobRequest) -> float | None:
     """The sentinel coefficient in ``request``, if any."""
-    for obj in request.get("linear_objects") or []:
-        coefficient = (obj.get("regularization") or {}).get("coefficient")
+    for obj in request.linear_objects:
+        coefficient = getattr(obj.regularization, "coefficient", None)
         if coefficient is not None:
             values = np.atleast_1d(np.asarray(coefficient, dtype=float))
             for value in (BRIEF, SLOW, CHUNKED, STUCK):
@@ -36,7 +37,7 @@ def sentinel(request: dict[str, Any]) -> float | None:
 class SlowEngine(Engine):
     """:class:`worker.engine.Engine` with the sentinel behaviours."""
 
-    def evaluate(self, prepared: Any, request: dict, cancelled: Any = None) -> dict:
+    def evaluate(self, prepared: Any, request: JobRequest, should_stop: Any = None) -> dict:
         which = sentinel(request)
         if which == BRIEF:
             time.sleep(BRIEF_S)
@@ -48,11 +49,11 @@ class SlowEngine(Engine):
                 time.sleep(STUCK_S)
             finally:
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
-        elif which == CHUNKED and cancelled is not None:
-            inner = cancelled
+        elif which == CHUNKED and should_stop is not None:
+            inner = should_stop
 
-            def cancelled() -> bool:
+            def should_stop() -> bool:
                 time.sleep(CHUNK_S)
                 return inner()
 
-        return super().evaluate(prepared, request, cancelled=cancelled)
+        return super().evaluate(prepared, request, should_stop)

@@ -18,6 +18,8 @@ from rq.results import Result
 
 from service import store as store_module
 from service.config import JobsConfig, Limits
+from service.contract import jobs
+from service.contract.jobs import Canceled, Failed, Finished, JobRequest
 from service.contract.models import ImagingDataset
 from service.contract.names import SERIALIZER, Names
 from service.queue import JobQueue, OverQuota, QueueFull
@@ -64,6 +66,15 @@ def _run(queue: JobQueue, coroutine):
     return asyncio.run(go())
 
 
+def _request(coefficient: float = 1.0) -> JobRequest:
+    """A valid request (these tests never run it: answers are published by hand)."""
+    return JobRequest.model_validate({
+        "linear_objects": [{"type": "mapper", "mesh": {"type": "rectangular_uniform", "shape": [3, 3]},
+                            "regularization": {"type": "constant", "coefficient": coefficient}}],
+        "settings": {"use_mixed_precision": False, "use_positive_only_solver": True, "use_edge_zeroed_pixels": True,
+                     "use_border_relocator": False, "no_regularization_add_to_curvature_diag_value": 1e-3}})
+
+
 def _wait(queue: JobQueue, job_id: str, timeout_s: float):
     return _run(queue, queue.wait(job_id, timeout_s))
 
@@ -72,7 +83,7 @@ def _publish(redis, names, job_id, envelope, delay_s=0.0) -> threading.Thread:
     """What the job function does when it has the envelope (worker.tasks.finish)."""
     def write():
         time.sleep(delay_s)
-        redis.xadd(names.answer(job_id), {"envelope": SERIALIZER.dumps(envelope)})
+        redis.xadd(names.answer(job_id), {"envelope": SERIALIZER.dumps(jobs.envelope_to_wire(envelope))})
 
     thread = threading.Thread(target=write)
     thread.start()
@@ -81,10 +92,10 @@ def _publish(redis, names, job_id, envelope, delay_s=0.0) -> threading.Thread:
 
 def test_wait_view_and_cancel_follow_the_answer_before_rq_records_the_end(redis, names):
     queue = _queue(redis, names)
-    job_id = queue.enqueue({"request": {}}, "test", owner="anonymous")
+    job_id = queue.enqueue("d", _request(), None, owner="anonymous")
     assert _wait(queue, job_id, 0.1) is None and queue.view(job_id)["status"] == "queued"
 
-    envelope = {"result": {"job_id": job_id, "figure_of_merit": 1.5}}
+    envelope = Finished({"job_id": job_id, "figure_of_merit": 1.5})
     writer = _publish(redis, names, job_id, envelope, delay_s=0.3)
     t0 = time.monotonic()
     assert _wait(queue, job_id, 10.0) == envelope  # RQ never recorded anything: the answer stream alone
@@ -92,18 +103,18 @@ def test_wait_view_and_cancel_follow_the_answer_before_rq_records_the_end(redis,
     writer.join()
 
     view = queue.view(job_id)
-    assert view["status"] == "finished" and view["result"] == envelope["result"]
+    assert view["status"] == "finished" and view["result"] == envelope.result
     assert queue.cancel(job_id)["status"] == "finished"  # the route answers 409: nothing left to cancel
     assert not redis.exists(names.cancel(job_id))
 
 
 def test_failures_and_cancellations_on_the_answer_stream(redis, names):
     queue = _queue(redis, names)
-    failed, canceled = (queue.enqueue({"request": {}}, "test", owner="anonymous") for _ in range(2))
+    failed, canceled = (queue.enqueue("d", _request(), None, owner="anonymous") for _ in range(2))
     problem = {"status": 422, "title": "Invalid input", "errors": [{"loc": ["body"], "msg": "bad"}]}
-    _publish(redis, names, failed, {"error": problem}).join()
-    _publish(redis, names, canceled, {"canceled": True}).join()
-    assert _wait(queue, failed, 1.0) == {"error": problem}
+    _publish(redis, names, failed, Failed(problem)).join()
+    _publish(redis, names, canceled, Canceled()).join()
+    assert _wait(queue, failed, 1.0) == Failed(problem)
     assert queue.view(failed)["status"] == "failed" and queue.view(failed)["error"] == problem
     assert queue.view(canceled)["status"] == "canceled"
     redis.xadd(names.answer("x" * 32), {"envelope": SERIALIZER.dumps(["not", "an", "envelope"])})
@@ -112,32 +123,33 @@ def test_failures_and_cancellations_on_the_answer_stream(redis, names):
 
 def test_one_admission_script_checks_the_queue_then_the_key(redis, names):
     queue = _queue(redis, names, max_queued_jobs=2, per_key_max_jobs=3)
-    queue.enqueue({"request": {}}, "test", owner="alice")
-    queue.enqueue({"request": {}}, "test", owner="bob")
+    queue.enqueue("d", _request(), None, owner="alice")
+    queue.enqueue("d", _request(), None, owner="bob")
     assert queue.queued() == 2
     with pytest.raises(QueueFull):
-        queue.enqueue({"request": {}}, "test", owner="carol")
+        queue.enqueue("d", _request(), None, owner="carol")
     roomy = _queue(redis, names, max_queued_jobs=100, per_key_max_jobs=2, per_key_max_evaluations=4096)
-    roomy.enqueue({"request": {}}, "test", owner="alice")
+    roomy.enqueue("d", _request(), None, owner="alice")
     with pytest.raises(OverQuota) as over:
-        roomy.enqueue({"request": {}}, "test", owner="alice")
+        roomy.enqueue("d", _request(), None, owner="alice")
     assert (over.value.admission.jobs, over.value.admission.queue_full) == (2, False)
 
 
 def test_the_enqueue_runs_inside_the_admission_script_only_when_admitted(redis, names):
     queue = _queue(redis, names, max_queued_jobs=100, per_key_max_jobs=1)
     touched = f"{names.namespace}:touched"
-    job_id = queue.enqueue({"request": {"x": 1}}, "test", owner="alice",
+    job_id = queue.enqueue("d", _request(1.5), None, owner="alice",
                            also=lambda pipe: pipe.set(touched, b"1", ex=30))
-    job = queue._fetch(job_id)  # a complete RQ job: RQ reads back what it would have written itself
+    job = queue.fetch(job_id)  # a complete RQ job: RQ reads back what it would have written itself
     assert job is not None and job.get_status(refresh=False) == "queued" and job.origin == names.queue
-    assert job.args[0]["request"] == {"x": 1} and job.args[0]["job_id"] == job_id
+    payload = jobs.JobPayload.from_wire(job.args[0])
+    assert payload.request.linear_objects[0].regularization.coefficient == 1.5 and payload.job_id == job_id
     assert queue.queue.job_ids == [job_id] and redis.get(touched) == b"1"
     assert 0 < redis.ttl(job.key) <= queue.jobs.queued_ttl_s
     redis.delete(touched)
     keys_before = set(redis.scan_iter("rq:job:*"))
     with pytest.raises(OverQuota):
-        queue.enqueue({"request": {}}, "test", owner="alice", also=lambda pipe: pipe.set(touched, b"1"))
+        queue.enqueue("d", _request(), None, owner="alice", also=lambda pipe: pipe.set(touched, b"1"))
     # refused: none of the enqueue's commands ran (no job hash, nothing pushed, no bookkeeping)
     assert set(redis.scan_iter("rq:job:*")) == keys_before
     assert queue.queue.job_ids == [job_id] and not redis.exists(touched)
@@ -145,31 +157,33 @@ def test_the_enqueue_runs_inside_the_admission_script_only_when_admitted(redis, 
 
 def test_submit_on_the_event_loop_admits_and_enqueues_like_enqueue(redis, names):
     queue = _queue(redis, names, max_queued_jobs=100, per_key_max_jobs=2)
-    first = _run(queue, queue.submit({"request": {"x": 2}}, "test", owner="alice"))
-    second = _run(queue, queue.submit({"request": {"x": 3}}, "test", owner="alice", offload=True))
+    first = _run(queue, queue.submit("d", _request(2.0), None, owner="alice"))
+    second = _run(queue, queue.submit("d", _request(3.0), None, owner="alice", offload=True))
     assert queue.queue.job_ids == [first, second]
-    assert queue._fetch(second).args[0]["request"] == {"x": 3}
+    assert jobs.JobPayload.from_wire(queue.fetch(second).args[0]).request.linear_objects[0].regularization \
+        .coefficient == 3.0
     with pytest.raises(OverQuota):
-        _run(queue, queue.submit({"request": {}}, "test", owner="alice"))
+        _run(queue, queue.submit("d", _request(), None, owner="alice"))
     assert queue.queue.job_ids == [first, second]  # refused: nothing written
     full = _queue(redis, names, max_queued_jobs=2)
     with pytest.raises(QueueFull):
-        _run(full, full.submit({"request": {}}, "test", owner="bob"))
+        _run(full, full.submit("d", _request(), None, owner="bob"))
 
 
 def test_a_failure_recorded_by_rq_wakes_the_wait_with_the_reapers_verdict(redis, names):
     queue = _queue(redis, names)
-    job_id = queue.enqueue({"request": {}}, "test", owner="anonymous")
+    job_id = queue.enqueue("d", _request(), None, owner="anonymous")
     redis.set(names.verdict(job_id), b"worker-lost")
-    job = queue._fetch(job_id)
+    job = queue.fetch(job_id)
     Result.create_failure(job, ttl=60, exc_string="rq.exceptions.AbandonedJobError")  # what RQ writes
     envelope = _wait(queue, job_id, 5.0)
-    assert envelope["error"]["status"] == 503 and envelope["error"]["title"] == "Worker lost"
+    assert isinstance(envelope, Failed)
+    assert envelope.problem["status"] == 503 and envelope.problem["title"] == "Worker lost"
 
 
 def test_fair_share_sends_a_keys_jobs_through_the_rate_limiter(redis, names):
     queue = _queue(redis, names, fair_share=True, per_key_concurrency=1)
-    first, second = (queue.enqueue({"request": {}}, "test", owner="alice") for _ in range(2))
+    first, second = (queue.enqueue("d", _request(), None, owner="alice") for _ in range(2))
     assert queue.queue.job_ids == [first]  # the second waits for its key's turn, outside the queue
     assert queue.view(second)["status"] == "queued"
     assert queue.queued() == 2
@@ -269,3 +283,21 @@ def test_the_trimmed_worker_still_records_every_step_of_a_job(redis, names, monk
         assert [w for w in writes if not w[1] and w[0] in ("busy", "idle")] == [("idle", False)]
     finally:
         redis.delete(worker.key, worker.executions_key)
+
+
+def test_rqs_hard_time_limit_is_recorded_as_a_timeout_verdict(redis, names):
+    """RQ's death penalty fires outside the job function: the worker records the verdict before RQ writes the
+    failure, and the API reads the timeout from the verdict, never from RQ's exception text."""
+    from rq.timeouts import JobTimeoutException
+
+    queue = _queue(redis, names)
+    job_id = queue.enqueue("d", _request(), None, owner="anonymous")
+    worker = InversionWorker([queue.queue], name=f"w-{uuid.uuid4().hex[:6]}", connection=redis, verdicts=names)
+    exc = JobTimeoutException("Task exceeded maximum timeout value (605 seconds)")
+    try:
+        worker.handle_exception(queue.fetch(job_id), type(exc), exc, None)
+        Result.create_failure(queue.fetch(job_id), ttl=60, exc_string="an exception text nobody parses")
+        envelope = _wait(queue, job_id, 5.0)
+        assert isinstance(envelope, Failed) and envelope.problem["status"] == 504
+    finally:
+        redis.delete(worker.key)

@@ -4,10 +4,13 @@ import numpy as np
 import pytest
 
 from service.contract import datasets
-from service.contract.models import ImagingDataset, InversionRequest
+from service.contract.models import ImagingDataset, InversionRequest, ResolvedSettings
 from service.contract.validation import InvalidInput, check_imaging, check_inversion
 
 from ..data import imaging
+
+SETTINGS = ResolvedSettings(use_mixed_precision=False, use_positive_only_solver=True, use_edge_zeroed_pixels=True,
+                            use_border_relocator=False, no_regularization_add_to_curvature_diag_value=1e-3)
 
 
 def errors_of(fn, *args):
@@ -59,7 +62,7 @@ def test_source_grid_rows_must_match_the_dataset():
     meta = meta_of(dataset())
     req = request({"type": "mapper", "mesh": {"type": "rectangular_uniform", "shape": [4, 4]},
                    "source_grid": np.zeros((meta.sub_pixels_pixelization - 1, 2))})
-    [(loc, msg)] = errors_of(check_inversion, req, meta, 10)
+    [(loc, msg)] = errors_of(check_inversion, req, meta, 10, SETTINGS)
     assert loc == ("body", "linear_objects", 0, "source_grid") and f"({meta.sub_pixels_pixelization}, 2)" in msg
 
 
@@ -68,50 +71,76 @@ def test_batch_axes_must_agree_and_respect_the_limit():
     grid = np.zeros((3, meta.sub_pixels_pixelization, 2))
     req = request({"type": "mapper", "mesh": {"type": "rectangular_uniform", "shape": [4, 4]}, "source_grid": grid,
                    "regularization": {"type": "constant", "coefficient": [1.0, 2.0]}})
-    [(loc, msg)] = errors_of(check_inversion, req, meta, 10)
+    [(loc, msg)] = errors_of(check_inversion, req, meta, 10, SETTINGS)
     assert loc == ("body", "linear_objects", 0, "regularization", "coefficient") and "length 2" in msg
     ok = request({"type": "mapper", "mesh": {"type": "rectangular_uniform", "shape": [4, 4]}, "source_grid": grid})
-    assert check_inversion(ok, meta, 10) == 3
-    [(_, msg)] = errors_of(check_inversion, ok, meta, 2)
+    assert check_inversion(ok, meta, 10, SETTINGS) == 3
+    [(_, msg)] = errors_of(check_inversion, ok, meta, 2, SETTINGS)
     assert "limit of 2" in msg
 
 
 def test_delaunay_needs_three_vertices_and_fewer_zeroed():
     meta = meta_of(dataset())
     few = request({"type": "mapper", "mesh": {"type": "delaunay", "vertices": [[0, 0], [1, 1]]}})
-    assert "at least 3 vertices" in errors_of(check_inversion, few, meta, 10)[0][1]
+    assert "at least 3 vertices" in errors_of(check_inversion, few, meta, 10, SETTINGS)[0][1]
     zeroed = request({"type": "mapper", "mesh": {"type": "delaunay", "vertices": np.eye(3)[:, :2],
                                                   "zeroed_pixels": 3}})
-    assert errors_of(check_inversion, zeroed, meta, 10)[0][0][-1] == "zeroed_pixels"
+    assert errors_of(check_inversion, zeroed, meta, 10, SETTINGS)[0][0][-1] == "zeroed_pixels"
 
 
 def test_adaptive_schemes_need_an_adapt_image_of_length_n():
     meta = meta_of(dataset())
     req = request({"type": "mapper", "mesh": {"type": "rectangular_uniform", "shape": [4, 4]},
                    "regularization": {"type": "adapt"}})
-    assert errors_of(check_inversion, req, meta, 10)[0][0][-1] == "adapt_image"
+    assert errors_of(check_inversion, req, meta, 10, SETTINGS)[0][0][-1] == "adapt_image"
     wrong = request({"type": "mapper", "mesh": {"type": "rectangular_uniform", "shape": [4, 4]},
                      "regularization": {"type": "adapt"}, "adapt_image": np.ones(meta.pixels + 1)})
-    assert f"({meta.pixels},)" in errors_of(check_inversion, wrong, meta, 10)[0][1]
+    assert f"({meta.pixels},)" in errors_of(check_inversion, wrong, meta, 10, SETTINGS)[0][1]
 
 
 def test_split_schemes_need_delaunay():
     meta = meta_of(dataset())
     req = request({"type": "mapper", "mesh": {"type": "rectangular_uniform", "shape": [4, 4]},
                    "regularization": {"type": "constant_split"}})
-    assert "delaunay" in errors_of(check_inversion, req, meta, 10)[0][1]
+    assert "delaunay" in errors_of(check_inversion, req, meta, 10, SETTINGS)[0][1]
 
 
 def test_basis_images_slim_or_native():
     meta = meta_of(dataset())
-    assert check_inversion(request({"type": "basis", "images": np.ones((2, meta.pixels))}), meta, 10) is None
-    assert check_inversion(request({"type": "basis", "images": np.ones((2, 12, 12))}), meta, 10) is None
-    assert check_inversion(request({"type": "basis", "images": np.ones((5, 2, meta.pixels))}), meta, 10) == 5
+    assert check_inversion(request({"type": "basis", "images": np.ones((2, meta.pixels))}), meta, 10, SETTINGS) is None
+    assert check_inversion(request({"type": "basis", "images": np.ones((2, 12, 12))}), meta, 10, SETTINGS) is None
+    assert check_inversion(request({"type": "basis", "images": np.ones((5, 2, meta.pixels))}), meta, 10, SETTINGS) == 5
     bad = request({"type": "basis", "images": np.ones((2, meta.pixels + 3))})
-    assert errors_of(check_inversion, bad, meta, 10)[0][0][-1] == "images"
+    assert errors_of(check_inversion, bad, meta, 10, SETTINGS)[0][0][-1] == "images"
 
 
 def test_gaussians_need_positive_sigmas():
     meta = meta_of(dataset())
     req = request({"type": "gaussians", "centre": [0, 0], "ell_comps": [0, 0], "sigmas": [0.1, -1]})
-    assert errors_of(check_inversion, req, meta, 10) == [(("body", "linear_objects", 0, "sigmas"), "must be positive")]
+    assert errors_of(check_inversion, req, meta, 10, SETTINGS) == [
+        (("body", "linear_objects", 0, "sigmas"), "must be positive")]
+
+
+def test_traced_over_sampled_grids_need_their_pixel_centres_where_the_mesh_or_relocation_uses_them():
+    meta = meta_of(dataset(over_sample_size_pixelization=2))
+    grid = np.zeros((meta.sub_pixels_pixelization, 2))
+    rect = {"type": "mapper", "mesh": {"type": "rectangular_uniform", "shape": [4, 4]}, "source_grid": grid}
+    assert check_inversion(request(rect), meta, 10, SETTINGS) is None
+    relocating = SETTINGS.model_copy(update={"use_border_relocator": True})
+    [(loc, msg)] = errors_of(check_inversion, request(rect), meta, 10, relocating)
+    assert loc[-1] == "source_grid_slim" and "border relocation" in msg
+    density = {**rect, "mesh": {"type": "rectangular_bilinear_adapt_density", "shape": [4, 4]}}
+    [(loc, msg)] = errors_of(check_inversion, request(density), meta, 10, SETTINGS)
+    assert loc[-1] == "source_grid_slim" and "rectangular_bilinear_adapt_density" in msg
+    centres = np.zeros((meta.pixels, 2))
+    assert check_inversion(request({**density, "source_grid_slim": centres}), meta, 10, relocating) is None
+
+
+@pytest.mark.parametrize("obj", [{"type": "gaussians", "centre": [0, 0], "ell_comps": [0, 0], "sigmas": [0.1, 0.2]},
+                                 {"type": "basis", "images": np.ones((2, 12, 12))}])
+def test_objects_without_a_mesh_take_chain_regularizations_only(obj):
+    meta = meta_of(dataset())
+    assert check_inversion(request({**obj, "regularization": {"type": "zeroth"}}), meta, 10, SETTINGS) is None
+    [(loc, msg)] = errors_of(check_inversion, request({**obj, "regularization": {"type": "gaussian_kernel"}}), meta,
+                             10, SETTINGS)
+    assert loc == ("body", "linear_objects", 0, "regularization", "type") and "needs a mesh" in msg
