@@ -9,7 +9,7 @@ Run it in the oracle environment (Python 3.12, see tools/oracle/README.md and re
 
 Every input is built from fixed NumPy seeds; the output is byte-for-byte reproducible. The format of one case is
 described in docs/internals.md ("Golden cases"); `dataset` and `linear_objects` are the request bodies of
-/work/shared/API.md (POST /datasets, POST /inversions).
+POST /datasets and POST /inversions (openapi/openapi.json).
 
 Only autoarray's / autogalaxy's public API is called (aa.Imaging, aa.Mask2D, aa.mesh, aa.reg, aa.Mapper,
 aa.Inversion, aa.m.MockFitImaging, aa.AbstractLinearObjFuncList, ag.lp_linear.Gaussian, ag.lp_basis.Basis,

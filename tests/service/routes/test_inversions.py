@@ -121,13 +121,16 @@ def test_unknown_dataset_and_empty_objects(client):
     assert_problem(r, 422, ["body", "linear_objects"])
 
 
-def test_engine_input_errors_come_back_as_422_and_the_worker_survives(client, stack, dataset_id):
-    """A request only the engine can judge: the worker answers a problem, it does not crash."""
+def test_input_the_engine_used_to_judge_is_refused_before_enqueueing_and_the_worker_survives(client, stack,
+                                                                                             dataset_id):
+    """A mesh-less object with a mesh regularization: once judged by the worker, now by the one validation in the
+    API (422 without a job); the workers are untouched and serve the next request."""
     bad = {"type": "gaussians", "centre": [0, 0], "ell_comps": [0, 0], "sigmas": [0.1, 0.2],
            "regularization": {"type": "gaussian_kernel", "coefficient": 1.0, "scale": 1.0}}
     r = client.post("/inversions", json=inversion(dataset_id, bad))
     body = assert_problem(r, 422)
-    assert body["errors"][0]["loc"][:3] == ["body", "linear_objects", 0] and body["job_id"]
+    assert body["errors"][0]["loc"] == ["body", "linear_objects", 0, "regularization", "type"]
+    assert "job_id" not in body and "needs a mesh" in body["errors"][0]["msg"]
     assert all(w.alive() for w in stack.workers)
     assert client.post("/inversions", json=inversion(dataset_id)).status_code == 200
 

@@ -25,8 +25,8 @@ def test_every_object_kind_and_batches():
     out = list(synth_requests(spec, InversionDefaults()))
     assert [label for label, _, _ in out] == ["all fp64 B=1", "all fp64 B=4"]
     _, dataset, request = out[1]
-    gauss, basis, mapper = request["linear_objects"]
-    assert gauss["sigmas"].shape == (4, 6) and basis["images"].shape[0] == 2
-    assert mapper["mesh"]["vertices"].shape == (34, 2) and mapper["source_grid"].shape[0] == 4
-    assert np.ndim(mapper["regularization"]["inner_coefficient"]) == 1
-    assert request["settings"]["use_mixed_precision"] is False and dataset["mask"].dtype == bool
+    gauss, basis, mapper = request.linear_objects
+    assert gauss.sigmas.shape == (4, 6) and basis.images.shape[0] == 2
+    assert mapper.mesh.vertices.shape == (34, 2) and mapper.source_grid.shape[0] == 4
+    assert np.ndim(mapper.regularization.inner_coefficient) == 1
+    assert request.settings.use_mixed_precision is False and dataset["mask"].dtype == bool

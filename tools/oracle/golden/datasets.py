@@ -59,7 +59,7 @@ def masked_imaging(data, noise, kernel, mask, pixel_scales, origin) -> tuple[Any
 
 
 def api_dataset(data, noise, kernel, mask, pixel_scales, origin) -> dict:
-    """The POST /datasets body (API.md) of an imaging dataset."""
+    """The POST /datasets body (openapi/openapi.json) of an imaging dataset."""
     return {
         "kind": "imaging",
         "data": np.asarray(data, dtype=np.float64).tolist(),
