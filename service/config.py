@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
+from service.contract import vocabulary
 from service.contract.models import ResolvedSettings
 
 CONFIG_ENV = "INVERSION_SERVICE_CONFIG"
@@ -41,8 +42,8 @@ class InversionDefaults(ResolvedSettings):
 class NnlsConfig(_Section):
     """Options of the non-negative solver (autoarray reads them from config, not from Settings)."""
 
-    jacobi_preconditioning: bool = True
-    target_kappa: float = 1.0e-11
+    jacobi_preconditioning: bool = vocabulary.NNLS_JACOBI_PRECONDITIONING
+    target_kappa: float = vocabulary.NNLS_TARGET_KAPPA
 
 
 class Limits(_Section):
