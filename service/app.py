@@ -23,9 +23,10 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from service.config import ServerConfig, load_config
+from service.config import CorsConfig, ServerConfig, load_config
 from service.contract import problems
 from service.contract.models import ImagingDataset, InversionRequest, Settings
 from service.contract.names import Names
@@ -37,7 +38,7 @@ from service.negotiation import problem_response
 from service.queue import JobQueue
 from service.reaper import reap_forever
 from service.routes import datasets, health, inversions, jobs, settings
-from service.security import require_api_key
+from service.security import API_KEY_HEADER, require_api_key
 from service.store import DatasetStore
 
 log = logging.getLogger("service")
@@ -50,6 +51,11 @@ Bodies are JSON or msgpack (`application/vnd.msgpack`; arrays as `{dtype, shape,
 `Accept`. Errors are RFC 9457 problem details naming the offending field.
 """
 _THREADS = 200  # sync routes, and large bodies and answers, run in the thread pool (waiting requests hold none)
+
+#: CORS (when ``cors.allow_origins`` names any): what a browser page of an allowed origin may send and read.
+CORS_METHODS = ["GET", "POST", "DELETE"]
+CORS_REQUEST_HEADERS = [API_KEY_HEADER, "Authorization", "Content-Type", "Accept", "Prefer"]
+CORS_EXPOSED_HEADERS = ["Location", "Retry-After", "Preference-Applied", "WWW-Authenticate"]
 
 
 @asynccontextmanager
@@ -155,6 +161,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     app.state.queue = JobQueue(redis, aredis, names, config.jobs, config.limits, fair_share=bool(config.api_keys))
     app.state.metrics = Metrics()
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    _install_cors(app, config.cors)  # after (= outside) the metrics: preflights are answered before them
 
     secured = [Depends(require_api_key)]
     for module in (datasets, inversions, jobs, settings):
@@ -165,6 +172,17 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     _install_handlers(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _install_cors(app: FastAPI, cors: CorsConfig) -> None:
+    """Let pages of ``cors.allow_origins`` call the API from a browser; with none configured, no middleware at
+    all (no CORS headers, nothing on the hot path). Keys travel in headers, never cookies, so no credentials mode.
+    The outermost middleware of the app, so that problem answers (401, 429, 503) carry the headers too."""
+    if not cors.allow_origins:
+        return
+    app.add_middleware(CORSMiddleware, allow_origins=cors.allow_origins, allow_methods=CORS_METHODS,
+                       allow_headers=CORS_REQUEST_HEADERS, expose_headers=CORS_EXPOSED_HEADERS,
+                       allow_credentials=False, max_age=cors.max_age_s)
 
 
 def _install_docs(app: FastAPI, dependencies: list) -> None:
