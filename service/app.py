@@ -10,12 +10,13 @@ import gc
 import logging
 import threading
 from contextlib import asynccontextmanager
+from importlib.resources import files
 from typing import Any
 
 import anyio.to_thread
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, swagger_ui_default_parameters
 from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
 from redis import Redis
@@ -25,6 +26,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.staticfiles import StaticFiles
 
 from service.config import CorsConfig, ServerConfig, load_config
 from service.contract import problems
@@ -51,6 +53,17 @@ Bodies are JSON or msgpack (`application/vnd.msgpack`; arrays as `{dtype, shape,
 `Accept`. Errors are RFC 9457 problem details naming the offending field.
 """
 _THREADS = 200  # sync routes, and large bodies and answers, run in the thread pool (waiting requests hold none)
+
+#: Where /docs and /redoc load Swagger UI and ReDoc from: the files shipped by the ``fastapi-offline`` package
+#: (swagger-ui-bundle.js, swagger-ui.css, redoc.standalone.js, favicon.png), served by this process, no CDN.
+DOCS_ASSETS_URL = "/static/docs"
+DOCS_ASSETS_DIR = files("fastapi_offline") / "static"
+#: The docs pages may load and contact nothing but this origin. ReDoc's "API docs by Redocly" footer names a logo
+#: on Redocly's CDN: under this policy the browser never asks for it (the footer shows text only). Inline script
+#: and styles: FastAPI's page starts Swagger UI inline, and both UIs style their elements inline; ReDoc's search
+#: runs in a worker made from a blob.
+DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; worker-src 'self' blob:")
 
 #: CORS (when ``cors.allow_origins`` names any): what a browser page of an allowed origin may send and read.
 CORS_METHODS = ["GET", "POST", "DELETE"]
@@ -186,12 +199,36 @@ def _install_cors(app: FastAPI, cors: CorsConfig) -> None:
 
 
 def _install_docs(app: FastAPI, dependencies: list) -> None:
-    """``/openapi.json`` and ``/docs``, behind the API keys like every route but the probes."""
+    """``/openapi.json``, ``/docs`` (Swagger UI) and ``/redoc``, behind the API keys like every route but the
+    probes, and their scripts and styles under :data:`DOCS_ASSETS_URL`, open to all (a ``<script>`` tag sends no
+    key, and they are the public Swagger UI and ReDoc files). Nothing is loaded from another host: the pages work
+    offline. The static mount is not an API route, so it is not part of the OpenAPI document."""
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=str(DOCS_ASSETS_DIR)), name="docs-assets")
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=dependencies)
     def openapi_document() -> JSONResponse:
         return JSONResponse(app.openapi())
 
     @app.get("/docs", include_in_schema=False, dependencies=dependencies)
-    def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")
+    def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return _offline(get_swagger_ui_html(
+            openapi_url=f"{root}/openapi.json", title=f"{app.title} - docs",
+            swagger_js_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS_URL}/favicon.png",
+            # validatorUrl: no badge fetched from validator.swagger.io
+            swagger_ui_parameters={**swagger_ui_default_parameters, "validatorUrl": None}))
+
+    @app.get("/redoc", include_in_schema=False, dependencies=dependencies)
+    def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return _offline(get_redoc_html(
+            openapi_url=f"{root}/openapi.json", title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}{DOCS_ASSETS_URL}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{DOCS_ASSETS_URL}/favicon.png", with_google_fonts=False))
+
+
+def _offline(page: HTMLResponse) -> HTMLResponse:
+    page.headers["Content-Security-Policy"] = DOCS_CSP
+    return page
