@@ -10,12 +10,13 @@ import gc
 import logging
 import threading
 from contextlib import asynccontextmanager
+from importlib.resources import files
 from typing import Any
 
 import anyio.to_thread
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, swagger_ui_default_parameters
 from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
 from redis import Redis
@@ -23,9 +24,11 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.staticfiles import StaticFiles
 
-from service.config import ServerConfig, load_config
+from service.config import CorsConfig, ServerConfig, load_config
 from service.contract import problems
 from service.contract.models import ImagingDataset, InversionRequest, Settings
 from service.contract.names import Names
@@ -37,7 +40,7 @@ from service.negotiation import problem_response
 from service.queue import JobQueue
 from service.reaper import reap_forever
 from service.routes import datasets, health, inversions, jobs, settings
-from service.security import require_api_key
+from service.security import API_KEY_HEADER, require_api_key
 from service.store import DatasetStore
 
 log = logging.getLogger("service")
@@ -50,6 +53,22 @@ Bodies are JSON or msgpack (`application/vnd.msgpack`; arrays as `{dtype, shape,
 `Accept`. Errors are RFC 9457 problem details naming the offending field.
 """
 _THREADS = 200  # sync routes, and large bodies and answers, run in the thread pool (waiting requests hold none)
+
+#: Where /docs and /redoc load Swagger UI and ReDoc from: the files shipped by the ``fastapi-offline`` package
+#: (swagger-ui-bundle.js, swagger-ui.css, redoc.standalone.js, favicon.png), served by this process, no CDN.
+DOCS_ASSETS_URL = "/static/docs"
+DOCS_ASSETS_DIR = files("fastapi_offline") / "static"
+#: The docs pages may load and contact nothing but this origin. ReDoc's "API docs by Redocly" footer names a logo
+#: on Redocly's CDN: under this policy the browser never asks for it (the footer shows text only). Inline script
+#: and styles: FastAPI's page starts Swagger UI inline, and both UIs style their elements inline; ReDoc's search
+#: runs in a worker made from a blob.
+DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; worker-src 'self' blob:")
+
+#: CORS (when ``cors.allow_origins`` names any): what a browser page of an allowed origin may send and read.
+CORS_METHODS = ["GET", "POST", "DELETE"]
+CORS_REQUEST_HEADERS = [API_KEY_HEADER, "Authorization", "Content-Type", "Accept", "Prefer"]
+CORS_EXPOSED_HEADERS = ["Location", "Retry-After", "Preference-Applied", "WWW-Authenticate"]
 
 
 @asynccontextmanager
@@ -155,6 +174,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     app.state.queue = JobQueue(redis, aredis, names, config.jobs, config.limits, fair_share=bool(config.api_keys))
     app.state.metrics = Metrics()
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    _install_cors(app, config.cors)  # after (= outside) the metrics: preflights are answered before them
 
     secured = [Depends(require_api_key)]
     for module in (datasets, inversions, jobs, settings):
@@ -167,13 +187,48 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     return app
 
 
+def _install_cors(app: FastAPI, cors: CorsConfig) -> None:
+    """Let pages of ``cors.allow_origins`` call the API from a browser; with none configured, no middleware at
+    all (no CORS headers, nothing on the hot path). Keys travel in headers, never cookies, so no credentials mode.
+    The outermost middleware of the app, so that problem answers (401, 429, 503) carry the headers too."""
+    if not cors.allow_origins:
+        return
+    app.add_middleware(CORSMiddleware, allow_origins=cors.allow_origins, allow_methods=CORS_METHODS,
+                       allow_headers=CORS_REQUEST_HEADERS, expose_headers=CORS_EXPOSED_HEADERS,
+                       allow_credentials=False, max_age=cors.max_age_s)
+
+
 def _install_docs(app: FastAPI, dependencies: list) -> None:
-    """``/openapi.json`` and ``/docs``, behind the API keys like every route but the probes."""
+    """``/openapi.json``, ``/docs`` (Swagger UI) and ``/redoc``, behind the API keys like every route but the
+    probes, and their scripts and styles under :data:`DOCS_ASSETS_URL`, open to all (a ``<script>`` tag sends no
+    key, and they are the public Swagger UI and ReDoc files). Nothing is loaded from another host: the pages work
+    offline. The static mount is not an API route, so it is not part of the OpenAPI document."""
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=str(DOCS_ASSETS_DIR)), name="docs-assets")
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=dependencies)
     def openapi_document() -> JSONResponse:
         return JSONResponse(app.openapi())
 
     @app.get("/docs", include_in_schema=False, dependencies=dependencies)
-    def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")
+    def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return _offline(get_swagger_ui_html(
+            openapi_url=f"{root}/openapi.json", title=f"{app.title} - docs",
+            swagger_js_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS_URL}/favicon.png",
+            # validatorUrl: no badge fetched from validator.swagger.io
+            swagger_ui_parameters={**swagger_ui_default_parameters, "validatorUrl": None}))
+
+    @app.get("/redoc", include_in_schema=False, dependencies=dependencies)
+    def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return _offline(get_redoc_html(
+            openapi_url=f"{root}/openapi.json", title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}{DOCS_ASSETS_URL}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{DOCS_ASSETS_URL}/favicon.png", with_google_fonts=False))
+
+
+def _offline(page: HTMLResponse) -> HTMLResponse:
+    page.headers["Content-Security-Policy"] = DOCS_CSP
+    return page

@@ -11,11 +11,12 @@ The API and the workers read the same file, so both agree on the namespace, limi
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 from service.contract import vocabulary
@@ -23,6 +24,7 @@ from service.contract.models import ResolvedSettings
 
 CONFIG_ENV = "INVERSION_SERVICE_CONFIG"
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.yaml")
+_ORIGIN = re.compile(r"https?://[^/\s?#]+", re.IGNORECASE)
 
 
 class _Section(BaseModel):
@@ -91,6 +93,26 @@ class DatasetsConfig(_Section):
     ttl_s: int = Field(7 * 86400, ge=0, description="idle datasets expire after this long (0 = never)")
 
 
+class CorsConfig(_Section):
+    """Cross-origin requests: which web pages of other origins may call the API from a browser."""
+
+    allow_origins: list[str] = Field(
+        default_factory=list,
+        description="origins (scheme://host[:port], no path) whose pages may call the API from a browser, e.g. "
+        "a team's dashboard; [\"*\"] = any origin; empty = none (no CORS headers at all)")
+    max_age_s: int = Field(600, ge=0, description="how long a browser may reuse a preflight (OPTIONS) answer")
+
+    @field_validator("allow_origins")
+    @classmethod
+    def _origins_are_origins(cls, origins: list[str]) -> list[str]:
+        """Browsers send ``Origin`` as lower-case scheme://host[:port]; a path or trailing slash would never match."""
+        for origin in origins:
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                raise ValueError(f"{origin!r} is not an origin like https://dash.example.org or "
+                                 "http://127.0.0.1:3000 (scheme://host[:port], no path or trailing slash)")
+        return [origin.lower() for origin in origins]
+
+
 class WarmSpec(_Section):
     """One pipeline signature a worker compiles at start: a synthetic dataset of this geometry and these objects.
 
@@ -146,6 +168,7 @@ class ServerConfig(BaseSettings):
     datasets: DatasetsConfig = Field(default_factory=DatasetsConfig)
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
     api_keys: list[str] = Field(default_factory=list, description="accepted API keys; empty = open service")
+    cors: CorsConfig = Field(default_factory=CorsConfig)
     log_level: str = "INFO"
 
     @classmethod

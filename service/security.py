@@ -1,7 +1,8 @@
 """API keys: configured in ``api_keys``; none configured = open service (local use).
 
 A key is sent as ``X-API-Key: <key>`` or ``Authorization: Bearer <key>``. Every route but the health probes and
-the OpenAPI document requires one when keys are configured.
+the static files of the docs pages (public Swagger UI and ReDoc scripts) requires one when keys are configured,
+``/openapi.json``, ``/docs`` and ``/redoc`` included. CORS preflights (``OPTIONS``) are answered before any route.
 """
 
 from __future__ import annotations
