@@ -8,7 +8,7 @@ A single evaluation is :func:`single`: assemble the system, solve it, compute th
   regularization parameters vary, a ``lax.scan`` over one shared mapping system.
 
 Every function returns the result dict of :func:`~worker.inversion.evidence.result` plus ``solver_certified``
-(() bool, or (B,)).
+(() bool, or (B,)) and ``triangulation_valid`` ((n_objects,) bool, or (B, n_objects)).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ def _lane(sig: Signature, ds: dict, sysm: system.LinearSystem, pattern=None):
     s, first = solve.solve(sig, sysm, pattern)
     out = evidence.result(sig, ds, sysm, s, first.cholesky_factor)
     out["solver_certified"] = first.certified
+    out["triangulation_valid"] = sysm.triangulation_valid
     return out, s[sig.free_indices] > 0
 
 
@@ -55,6 +56,7 @@ def vectorised(sig: Signature, ds: dict, params: list, diag_value) -> dict:
         s = first.values
     out = jax.vmap(lambda sm, si, ch: evidence.result(sig, ds, sm, si, ch))(systems, s, first.cholesky_factor)
     out["solver_certified"] = first.certified
+    out["triangulation_valid"] = systems.triangulation_valid
     return out
 
 

@@ -80,6 +80,7 @@ class ObjectMatrices(NamedTuple):
     regularization: jnp.ndarray | None  # (S, S) float64 H block, or None when unregularized
     slots: tuple | None = None  # (rows (K,) int, cols (K,) int32, values (K,) float64): M[rows, cols] += values
     blurring_mapping: jnp.ndarray | None = None  # (N_blurring, S) float64 light-profile images outside the mask
+    triangulation_valid: jnp.ndarray | None = None  # () bool for triangulated meshes: at least one simplex
 
 
 def _parent(n_pixels: int, sub: int) -> np.ndarray:
@@ -104,8 +105,8 @@ def mapper(spec: ObjectSpec, ds: dict, shape, p: dict, settings) -> ObjectMatric
     ``settings``: :class:`~worker.inversion.signature.SolverSettings`.
 
     Slot values are the interpolation weights divided by s² (each sub-pixel's share of its pixel), rounded to
-    float32 under mixed precision; slot rows are the parent pixel of each sub-pixel. Raises nothing
-    (docs/maths.md#meshes-and-interpolation).
+    float32 under mixed precision; slot rows are the parent pixel of each sub-pixel. Raises nothing: a failed
+    triangulation is reported in ``triangulation_valid`` (docs/maths.md#meshes-and-interpolation).
     """
     n = shape.pixels
     sub = shape.sub_size_pixelization
@@ -122,7 +123,7 @@ def mapper(spec: ObjectSpec, ds: dict, shape, p: dict, settings) -> ObjectMatric
     scheme = spec.regularization
     split = scheme is not None and REGULARIZATIONS[scheme].split
     edges = None if spec.static_edges is None else jnp.asarray(spec.static_edges)
-    split_maps = None
+    split_maps = valid = None
     if spec.mesh == RECTANGULAR_UNIFORM:
         mappings, weights, mesh_centres = meshes.rectangular_uniform_interpolation(points, spec.mesh_shape)
     elif spec.mesh == RECTANGULAR_BILINEAR_ADAPT_DENSITY:
@@ -132,7 +133,7 @@ def mapper(spec: ObjectSpec, ds: dict, shape, p: dict, settings) -> ObjectMatric
         mesh_centres = meshes.overlay_centres(meshes.overlay_geometry(points, spec.mesh_shape), spec.mesh_shape)
     else:
         tri = delaunay.interpolate(vertices, points, split, spec.areas_factor)
-        mappings, weights, edges = tri["mappings"], tri["weights"], tri["edges"]
+        mappings, weights, edges, valid = tri["mappings"], tri["weights"], tri["edges"], tri["valid"]
         mesh_centres = vertices
         if split:
             split_maps = (tri["split_mappings"], tri["split_weights"])
@@ -146,7 +147,7 @@ def mapper(spec: ObjectSpec, ds: dict, shape, p: dict, settings) -> ObjectMatric
                                     p["regularization"]["signal_scale"], spec.mesh in TRIANGULATED_MESHES)
         h = regularization_matrix(scheme, spec.params, p["regularization"], edges=edges, signals=signals,
                                   split=split_maps, centres=mesh_centres)
-    return ObjectMatrices(None, h, slots)
+    return ObjectMatrices(None, h, slots, triangulation_valid=valid)
 
 
 def gaussians(spec: ObjectSpec, ds: dict, shape, p: dict, settings) -> ObjectMatrices:

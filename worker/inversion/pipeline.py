@@ -11,7 +11,7 @@ carries a leading axis B. The stages, each its own module:
 4. :mod:`~worker.inversion.batching`: how the lanes of a batch run.
 
 ``evaluate`` returns a dict keyed by the public names (``service/contract/vocabulary.py``): the scalars, the
-requested arrays and ``solver_certified`` (() bool; (B,) for a batch).
+requested arrays, ``solver_certified`` and ``triangulation_valid`` ((n_objects,) bool; (B, ...) for a batch).
 """
 
 from __future__ import annotations
@@ -39,6 +39,6 @@ def _run(sig: Signature, ds, params, diag_value):
 
 #: evaluate(sig, ds, params, diag_value) -> dict. ``sig``: Signature (static); ``ds``: the prepared dataset's
 #: device arrays; ``params``: one dict of traced parameters per linear object; ``diag_value``: () float64 added
-#: to F's diagonal for unregularized parameters. Raises nothing for numerical trouble (NaN and uncertified solves
-#: are returned).
+#: to F's diagonal for unregularized parameters. Raises nothing for numerical trouble (NaN, uncertified solves
+#: and failed triangulations are returned).
 evaluate = jax.jit(_run, static_argnums=0)

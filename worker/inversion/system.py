@@ -41,6 +41,7 @@ class LinearSystem(NamedTuple):
     mapping_slots: tuple | None = None  # (rows (K,), cols (K,), values (K,)): the slot objects' M, cols compact
     light_profile_mapping_matrix: jnp.ndarray | None = None  # (N, G) the light-profile columns of M
     light_profile_blurred_mapping_matrix: jnp.ndarray | None = None  # (N, G) the light-profile columns of B
+    triangulation_valid: jnp.ndarray | None = None  # (n_objects,) bool: False where a triangulation failed
 
 
 def object_matrices(sig: Signature, ds: dict, params: list) -> list[ObjectMatrices]:
@@ -53,8 +54,13 @@ def object_matrices(sig: Signature, ds: dict, params: list) -> list[ObjectMatric
 
 def mappings_system(sig: Signature, ds: dict, matrices: list[ObjectMatrices], diag_value) -> LinearSystem:
     """D, F (with ``diag_value``, a () float64, added to the diagonal of unregularized parameters) and what the
-    model data need: everything that depends on the mappings only, not on any regularization parameter."""
-    return kinds.of(sig.dataset.kind).linear_system(sig, ds, matrices, diag_value)
+    model data need: everything that depends on the mappings only, not on any regularization parameter.
+
+    Also ``triangulation_valid`` (n_objects,) bool: True for objects without a triangulated mesh.
+    """
+    system = kinds.of(sig.dataset.kind).linear_system(sig, ds, matrices, diag_value)
+    valid = [jnp.array(True) if m.triangulation_valid is None else m.triangulation_valid for m in matrices]
+    return system._replace(triangulation_valid=jnp.stack(valid))
 
 
 def regularized(sig: Signature, system: LinearSystem, matrices: list[ObjectMatrices], params: list) -> LinearSystem:
