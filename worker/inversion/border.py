@@ -1,4 +1,4 @@
-"""Border relocation (spec §2.7): pull traced points outside the traced mask border back onto it.
+"""Border relocation (docs/maths.md#border-relocation): pull traced points outside the traced mask border back onto it.
 
 An ellipse is fitted by PCA to the traced centres of the image-plane border pixels: origin o = mean, major
 axis = leading eigenvector of the (ddof=1) covariance of (dx, dy), semi-axes a = max|x'| + 1e-12,
@@ -12,7 +12,8 @@ import jax.numpy as jnp
 
 
 def ellipse_from_border(border_points):
-    """(origin (2,) as (y, x), a, b, φ) of the PCA ellipse of the border points."""
+    """(origin o (2,) as (y, x), semi-axes a, b, angle φ in radians), all float64 (arcsec), of the PCA ellipse of
+    the (M, 2) ``border_points`` (M ≥ 2; fewer gives NaN, not an exception). Formula: module docstring."""
     o = jnp.mean(border_points, axis=0)
     dy = border_points[:, 0] - o[0]
     dx = border_points[:, 1] - o[1]
@@ -32,7 +33,8 @@ def ellipse_from_border(border_points):
 
 
 def relocate(points, ellipse):
-    """Move points outside the ellipse onto it (radially in the ellipse frame)."""
+    """(M, 2) float64 ``points`` (y, x; arcsec) with those outside the ``ellipse`` of :func:`ellipse_from_border`
+    (q = (x'/a)² + (y'/b)² > 1 in its frame) scaled by 1/sqrt(q) in that frame, the others unchanged."""
     o, a, b, phi = ellipse
     c, s = jnp.cos(phi), jnp.sin(phi)
     dy = points[:, 0] - o[0]

@@ -1,4 +1,4 @@
-"""PSF convolution on a padded FFT canvas (spec §3.1).
+"""PSF convolution on a padded FFT canvas (docs/maths.md#psf-convolution).
 
 Semantics (true convolution, zero padding, "same"): a unit value at pixel (r0, c0) spreads to
 ``b[r0 + i - cy, c0 + j - cx] = K[i, j]`` with ``cy = (Ky-1)/2``, ``cx = (Kx-1)/2``: the kernel stamp is placed
@@ -28,7 +28,8 @@ class Canvas:
 
 
 def make_canvas(input_rc: np.ndarray, output_rc: np.ndarray, kernel: np.ndarray) -> tuple[Canvas, np.ndarray]:
-    """Canvas for convolving flux at ``input_rc`` (M, 2) [row, col] and reading it at ``output_rc`` (N, 2).
+    """Canvas for convolving flux at ``input_rc`` (M, 2) int [row, col] and reading it at ``output_rc`` (N, 2)
+    with the (Ky, Kx) float64 ``kernel`` (host NumPy; raises nothing).
 
     Returns the canvas (with the flat indices of the *output* pixels) and the flat indices of the input pixels.
     """
@@ -51,7 +52,9 @@ def make_canvas(input_rc: np.ndarray, output_rc: np.ndarray, kernel: np.ndarray)
 
 
 def convolve_columns(cols_on_canvas: jnp.ndarray, canvas_shape, kernel_fft, out_flat, forward_dtype=None):
-    """Convolve a stack of canvas images (P, H·W) with the kernel; return the (N, P) values at ``out_flat``.
+    """Convolve a stack of canvas images (P, H·W) float64 with the kernel whose (H, W//2+1) complex128 spectrum
+    is ``kernel_fft``; return the (N, P) float64 values at the (N,) int flat indices ``out_flat``:
+    irfft2(rfft2(image) · K̂) (docs/maths.md#psf-convolution).
 
     ``forward_dtype`` = float32 runs the forward FFT in single precision (complex64), then multiplies by the
     complex128 kernel spectrum and inverts in double precision (the mixed-precision split of autoarray).

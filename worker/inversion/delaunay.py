@@ -1,9 +1,13 @@
-"""Delaunay meshes (spec §2.3): topology from Qhull on the host, geometry in JAX.
+"""Delaunay meshes: topology from Qhull on the host, geometry in JAX (docs/maths.md#meshes-and-interpolation).
 
 The triangulation (``scipy.spatial.Delaunay`` on the (y, x) vertices, default options, so co-circular ties break
 exactly as in autoarray), point location (``find_simplex``) and nearest vertices (``cKDTree``) run on the host
 through ``jax.pure_callback``; they return integers only. Barycentric weights, dual areas and split points are
 computed in JAX from the traced coordinates.
+
+A triangulation Qhull refuses (or non-finite vertices) is not an exception: the host functions return the
+"failed" sentinel (no simplex, no edge, every point outside the hull), :func:`interpolate` reports it as
+``valid`` = False, and the evaluation returns it in ``triangulation_valid``.
 """
 
 from __future__ import annotations
@@ -13,16 +17,26 @@ import jax.numpy as jnp
 import numpy as np
 
 
-def _host_triangulate(vertices):
-    from scipy.spatial import Delaunay
+def _qhull(vertices: np.ndarray):
+    """``scipy.spatial.Delaunay`` of finite (S, 2) float64 vertices, or None where Qhull refuses them."""
+    from scipy.spatial import Delaunay, QhullError
 
+    if not np.all(np.isfinite(vertices)):
+        return None
+    try:
+        return Delaunay(vertices)
+    except QhullError:
+        return None
+
+
+def _host_triangulate(vertices):
     v = np.asarray(vertices, dtype=np.float64)
     s = v.shape[0]
     simplices = np.full((2 * s, 3), -1, dtype=np.int32)
     edges = np.full((3 * s, 2), -1, dtype=np.int32)
-    if not np.all(np.isfinite(v)):
+    tri = _qhull(v)
+    if tri is None:
         return simplices, edges
-    tri = Delaunay(v)
     simplices[: len(tri.simplices)] = tri.simplices
     pairs = np.concatenate([tri.simplices[:, [0, 1]], tri.simplices[:, [1, 2]], tri.simplices[:, [0, 2]]])
     pairs = np.unique(np.sort(pairs, axis=1), axis=0)
@@ -31,13 +45,14 @@ def _host_triangulate(vertices):
 
 
 def _host_locate(vertices, points):
-    from scipy.spatial import Delaunay, cKDTree
+    from scipy.spatial import cKDTree
 
     v = np.asarray(vertices, dtype=np.float64)
     p = np.asarray(points, dtype=np.float64)
-    if not (np.all(np.isfinite(v)) and np.all(np.isfinite(p))):
+    tri = _qhull(v) if np.all(np.isfinite(p)) else None
+    if tri is None:
         return np.full(p.shape[0], -1, np.int32), np.zeros(p.shape[0], np.int32)
-    simplex = Delaunay(v).find_simplex(p).astype(np.int32)
+    simplex = tri.find_simplex(p).astype(np.int32)
     nearest = np.zeros(p.shape[0], np.int32)
     outside = simplex < 0
     if outside.any():
@@ -46,27 +61,32 @@ def _host_locate(vertices, points):
 
 
 def triangulate(vertices: jnp.ndarray):
-    """Simplices (2S, 3) and unique edges (3S, 2) of the Delaunay triangulation, −1 padded."""
+    """Simplices (2S, 3) int32 and unique edges (3S, 2) int32 (i < j) of the Delaunay triangulation of the
+    (S, 2) float64 ``vertices`` (y, x; arcsec), −1 padded. One host call (sequential under ``vmap``). Never
+    raises: vertices Qhull refuses, or non-finite ones, give all −1 (no simplex, no edge)."""
     s = vertices.shape[0]
     shapes = (jax.ShapeDtypeStruct((2 * s, 3), jnp.int32), jax.ShapeDtypeStruct((3 * s, 2), jnp.int32))
     return jax.pure_callback(_host_triangulate, shapes, vertices, vmap_method="sequential")
 
 
 def locate(vertices: jnp.ndarray, points: jnp.ndarray):
-    """For each point: the simplex containing it (−1 outside the hull) and its nearest vertex."""
+    """For each of the (M, 2) float64 ``points``: the index of the simplex of :func:`triangulate` containing it
+    ((M,) int32, −1 outside the hull) and, outside the hull, its nearest vertex ((M,) int32; 0 inside). One host
+    call. Never raises: a failed triangulation or non-finite input puts every point outside, nearest vertex 0."""
     m = points.shape[0]
     shapes = (jax.ShapeDtypeStruct((m,), jnp.int32), jax.ShapeDtypeStruct((m,), jnp.int32))
     return jax.pure_callback(_host_locate, shapes, vertices, points, vmap_method="sequential")
 
 
 def _twice_area(a, b, c):
-    """|(b - a) × (c - a)|."""
+    """|(b − a) × (c − a)|: twice the area of triangle (a, b, c)."""
     u, v = b - a, c - a
     return jnp.abs(u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0])
 
 
 def barycentric(vertices, simplices, points, simplex, nearest):
-    """Mappings (M, 3) and weights (M, 3) of ``points``.
+    """Mappings (M, 3) int32 and weights (M, 3) float64 of the (M, 2) ``points``, given ``simplex`` and
+    ``nearest`` from :func:`locate` and the (S, 2) ``vertices`` and (2S, 3) ``simplices`` they refer to.
 
     Inside triangle (p0, p1, p2): w_0 = A(p1,p2,q)/ΣA, w_1 = A(p0,p2,q)/ΣA, w_2 = A(p0,p1,q)/ΣA (all zero if
     ΣA ≤ 1e-12). Outside the hull: mapping [nearest, −1, −1], weights [1, 0, 0].
@@ -89,7 +109,8 @@ def barycentric(vertices, simplices, points, simplex, nearest):
 
 
 def dual_areas(vertices, simplices):
-    """Barycentric dual area of each vertex: A_i = Σ_{triangles ∋ i} area/3 (padded simplices ignored)."""
+    """(S,) barycentric dual area of each vertex (arcsec²): A_i = Σ_{triangles ∋ i} area/3, from the (S, 2)
+    ``vertices`` and (2S, 3) −1-padded ``simplices`` (padding ignored; all zero for a failed triangulation)."""
     valid = simplices[:, 0] >= 0
     safe = jnp.maximum(simplices, 0)
     p = vertices[safe]
@@ -102,7 +123,8 @@ def dual_areas(vertices, simplices):
 
 
 def split_points(vertices, areas, areas_factor):
-    """(4S, 2) cross points per vertex: (y+δ, x), (y−δ, x), (y, x+δ), (y, x−δ) with δ = factor·sqrt(A_i)."""
+    """(4S, 2) cross points, four per vertex in this order: (y+δ, x), (y−δ, x), (y, x+δ), (y, x−δ) with
+    δ = ``areas_factor``·sqrt(A_i), A_i the (S,) dual ``areas`` (arcsec²) of the (S, 2) ``vertices``."""
     d = areas_factor * jnp.sqrt(areas)
     y, x = vertices[:, 0], vertices[:, 1]
     pts = jnp.stack([jnp.stack([y + d, x], 1), jnp.stack([y - d, x], 1),
@@ -111,13 +133,15 @@ def split_points(vertices, areas, areas_factor):
 
 
 def interpolate(vertices, points, split: bool, areas_factor: float = 0.5):
-    """Everything a Delaunay mapper needs, in one host round trip per call.
+    """Everything a Delaunay mapper needs: one triangulation and one point location on the host.
 
-    Returns dict with mappings/weights of the points, the edges, and (if ``split``) the split-point
-    mappings/weights.
+    ``vertices`` (S, 2) and ``points`` (M, 2), float64 (y, x) arcsec. Returns a dict: ``mappings`` (M, 3) int32 and
+    ``weights`` (M, 3) float64 (:func:`barycentric`), ``edges`` (3S, 2) int32 −1 padded, ``valid`` () bool (the
+    triangulation has at least one simplex), and with ``split`` the ``split_mappings`` / ``split_weights``
+    (4S, 3) of the cross points (:func:`split_points`). Never raises (docs/maths.md#meshes-and-interpolation).
     """
     simplices, edges = triangulate(vertices)
-    out = {"edges": edges}
+    out = {"edges": edges, "valid": simplices[0, 0] >= 0}
     if split:
         sp = split_points(vertices, dual_areas(vertices, simplices), areas_factor)
         queries = jnp.concatenate([points, sp])

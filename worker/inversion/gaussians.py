@@ -1,4 +1,4 @@
-"""Multi-Gaussian expansion images (autogalaxy's linear ``Gaussian``, spec §2.6).
+"""Multi-Gaussian expansion images (autogalaxy's linear ``Gaussian``; docs/maths.md#grids-and-over-sampling).
 
 Unit-intensity image of Gaussian g: with f = min(|e|, 0.999), q = (1-f)/(1+f), φ = ½ atan2(e1, e2) (degrees, +180
 if < −45), rotate (y, x) − c by −φ to (y', x'), image = exp(−(q² x'² + y'²) / (2σ_g²)).
@@ -10,7 +10,8 @@ import jax.numpy as jnp
 
 
 def axis_ratio_angle(ell_comps):
-    """(q, φ in radians) from ell_comps (e1, e2) as autogalaxy defines them."""
+    """(axis ratio q, position angle φ in radians), float64, from ``ell_comps`` (2,) = (e1, e2) as autogalaxy
+    defines them (formula: module docstring)."""
     e1, e2 = ell_comps[0], ell_comps[1]
     f = jnp.minimum(jnp.sqrt(e1**2 + e2**2), 0.999)
     q = (1.0 - f) / (1.0 + f)
@@ -20,7 +21,8 @@ def axis_ratio_angle(ell_comps):
 
 
 def gaussian_images(points, centre, ell_comps, sigmas):
-    """(M, n) images of n unit-intensity Gaussians sharing centre and ellipticity, at ``points`` (M, 2)."""
+    """(M, n) float64 images of n unit-intensity Gaussians sharing ``centre`` (2,) (y, x arcsec) and
+    ``ell_comps`` (2,), with widths ``sigmas`` (n,) arcsec, at ``points`` (M, 2) arcsec. Raises nothing."""
     q, phi = axis_ratio_angle(ell_comps)
     dy = points[:, 0] - centre[0]
     dx = points[:, 1] - centre[1]

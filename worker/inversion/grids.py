@@ -1,5 +1,6 @@
-"""Mask geometry, computed once per dataset on the host with NumPy (spec §1.1, §1.2, §2.7).
+"""Mask geometry, computed once per dataset on the host with NumPy (docs/maths.md#grids-and-over-sampling).
 
+Every function returns host NumPy arrays (float64 coordinates, int indices) and raises nothing.
 Conventions: coordinates are (y, x) in arcsec, y upwards; native arrays are indexed [row, col] with row 0 at the
 top; "slim" order is the row-major order of the unmasked pixels (``np.nonzero(~mask)``); ``mask`` is True where a
 pixel is excluded.

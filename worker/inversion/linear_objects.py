@@ -1,7 +1,11 @@
-"""Linear objects -> (unblurred mapping matrix M, operated matrix B, regularization H) for one evaluation.
+"""Linear objects -> their mapping (slots or dense columns) and regularization block H for one evaluation.
 
-Each builder takes the static description of the object (:class:`ObjectSpec`), the prepared dataset arrays
-and the object's traced parameters, and returns an :class:`ObjectMatrices`.
+Each builder takes the static description of the object (:class:`ObjectSpec`), the prepared dataset arrays, the
+dataset's shape description and the object's traced parameters, and returns an :class:`ObjectMatrices`. Nothing
+here applies a dataset operator (PSF convolution, NUFFT): that is the dataset kind's job
+(:mod:`worker.inversion.kinds`). The builders read the real-space grids every kind prepares: ``sub_pix`` (the
+over-sampled pixelization grid), ``centres``, ``border``, ``sub_lp`` and ``blurring`` (light-profile grids).
+Formulas: docs/maths.md#meshes-and-interpolation and docs/maths.md#regularization.
 """
 
 from __future__ import annotations
@@ -12,13 +16,21 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
+from service.contract.vocabulary import (
+    MESH_TYPES,
+    RECTANGULAR_BILINEAR_ADAPT_DENSITY,
+    RECTANGULAR_UNIFORM,
+    REGULARIZATIONS,
+    TRIANGULATED_MESHES,
+)
+
 from . import delaunay, meshes
 from .border import ellipse_from_border, relocate
-from .convolution import convolve_columns
 from .gaussians import gaussian_images
-from .regularization import SCHEMES, pixel_signals, regularization_matrix
+from .regularization import pixel_signals, regularization_matrix
 
-MESHES = ("rectangular_uniform", "delaunay", "rectangular_bilinear_adapt_density")
+#: every mesh type a mapper may use (the shared vocabulary's tuple; kept under this name for the engine)
+MESHES = MESH_TYPES
 
 
 @dataclass(frozen=True)
@@ -29,7 +41,7 @@ class ObjectSpec:
     params: int  # number of linear parameters S
     mesh: str | None = None
     mesh_shape: tuple[int, int] | None = None
-    zeroed_pixels: int = 0  # delaunay: the last `zeroed_pixels` vertices
+    zeroed_pixels: int = 0  # triangulated meshes: the last `zeroed_pixels` vertices
     areas_factor: float = 0.5
     autoarray_row_offset: bool = False
     regularization: str | None = None
@@ -38,47 +50,41 @@ class ObjectSpec:
 
     @property
     def zeroed(self) -> np.ndarray:
-        """Parameter indices (within this object) that edge zeroing pins at zero."""
+        """Parameter indices (int64, within this object) that edge zeroing pins at zero: a rectangular mesh's
+        boundary pixels, the last ``zeroed_pixels`` vertices of a triangulated mesh, none for other objects."""
         if self.kind != "mapper":
             return np.zeros(0, dtype=np.int64)
-        if self.mesh == "delaunay":
+        if self.mesh in TRIANGULATED_MESHES:
             return np.arange(self.params - self.zeroed_pixels, self.params)
         return meshes.rectangular_boundary(self.mesh_shape)
 
     @property
     def static_edges(self) -> np.ndarray | None:
-        """Neighbour graph when it does not depend on traced input (None for Delaunay)."""
+        """(E, 2) int neighbour pairs (i < j) when they do not depend on traced input (None for triangulated
+        meshes, whose edges come from the traced vertices); a chain i -- i + 1 for objects without a mesh."""
         if self.kind == "mapper":
-            return None if self.mesh == "delaunay" else meshes.rectangular_edges(self.mesh_shape)
+            return None if self.mesh in TRIANGULATED_MESHES else meshes.rectangular_edges(self.mesh_shape)
         return meshes.chain_edges(self.params)
 
 
 class ObjectMatrices(NamedTuple):
-    """Either ``slots`` (mappers, bases: the mapping matrix in coordinate form, to be convolved by the
-    pipeline's operator backend) or dense ``mapping``/``operated`` columns (light profiles, whose operated
-    matrix includes flux blurred in from outside the mask)."""
+    """What one linear object contributes to one evaluation, before any dataset operator (PSF, NUFFT) is applied.
 
-    mapping: jnp.ndarray | None  # (N, S) unblurred
-    operated: jnp.ndarray | None  # (N, S) PSF-blurred
-    regularization: jnp.ndarray | None  # (S, S)
-    slots: tuple | None = None  # (rows (K,), cols (K,), values (K,)): M[rows, cols] += values
+    Either ``slots`` (mappers, bases: the mapping matrix in coordinate form) or dense ``mapping`` columns with
+    their ``blurring_mapping`` (light profiles: images inside the mask, and on the blurring region outside it
+    whose flux an operator may spread into the mask). The dataset kind applies its operator to either form
+    (:mod:`worker.inversion.kinds`).
+    """
+
+    mapping: jnp.ndarray | None  # (N, S) float64, unoperated, or None for slot objects
+    regularization: jnp.ndarray | None  # (S, S) float64 H block, or None when unregularized
+    slots: tuple | None = None  # (rows (K,) int, cols (K,) int32, values (K,) float64): M[rows, cols] += values
+    blurring_mapping: jnp.ndarray | None = None  # (N_blurring, S) float64 light-profile images outside the mask
+    triangulation_valid: jnp.ndarray | None = None  # () bool for triangulated meshes: at least one simplex
 
 
 def _parent(n_pixels: int, sub: int) -> np.ndarray:
     return np.repeat(np.arange(n_pixels), sub * sub)
-
-
-def slots_to_dense(slots, n_params, ds, shape, mixed):
-    """Dense (M, B) from slot form: scatter onto the FFT canvas, then convolve every column (dense backend)."""
-    rows, cols, values = slots
-    h, w = shape.mm_canvas
-    valid = cols >= 0
-    canvas = jnp.zeros((n_params, h * w)).at[jnp.where(valid, cols, n_params), ds["mm_flat"][rows]].add(
-        jnp.where(valid, values, 0.0), mode="drop")
-    mapping = canvas[:, ds["mm_flat"]].T
-    operated = convolve_columns(canvas, (h, w), ds["mm_kfft"], ds["mm_flat"],
-                                forward_dtype=jnp.float32 if mixed else None)
-    return mapping, operated
 
 
 def _slots(rows, cols, values, mixed):
@@ -90,6 +96,18 @@ def _slots(rows, cols, values, mixed):
 
 
 def mapper(spec: ObjectSpec, ds: dict, shape, p: dict, settings) -> ObjectMatrices:
+    """A pixelization: interpolation slots of the over-sampled grid onto the mesh, and the mesh's H.
+
+    ``ds``: prepared arrays (``sub_pix`` (N·s², 2), ``centres`` (N, 2), ``border`` (N_border,) int32, in arcsec);
+    ``shape``: ``pixels`` N and ``sub_size_pixelization`` s; ``p``: the traced parameters (``source_grid``
+    (N·s², 2) and ``source_grid_slim`` (N, 2) when the spec says so, ``vertices`` (S, 2) for a triangulated mesh,
+    ``adapt_image`` (N,) for adaptive schemes, ``regularization`` dict of scalars), all float64 arcsec;
+    ``settings``: :class:`~worker.inversion.signature.SolverSettings`.
+
+    Slot values are the interpolation weights divided by s² (each sub-pixel's share of its pixel), rounded to
+    float32 under mixed precision; slot rows are the parent pixel of each sub-pixel. Raises nothing: a failed
+    triangulation is reported in ``triangulation_valid`` (docs/maths.md#meshes-and-interpolation).
+    """
     n = shape.pixels
     sub = shape.sub_size_pixelization
     points = p["source_grid"] if spec.source_grid else ds["sub_pix"]
@@ -103,19 +121,19 @@ def mapper(spec: ObjectSpec, ds: dict, shape, p: dict, settings) -> ObjectMatric
         if vertices is not None:
             vertices = relocate(vertices, ellipse)
     scheme = spec.regularization
-    split = scheme in ("constant_split", "adapt_split")
+    split = scheme is not None and REGULARIZATIONS[scheme].split
     edges = None if spec.static_edges is None else jnp.asarray(spec.static_edges)
-    split_maps = None
-    if spec.mesh == "rectangular_uniform":
+    split_maps = valid = None
+    if spec.mesh == RECTANGULAR_UNIFORM:
         mappings, weights, mesh_centres = meshes.rectangular_uniform_interpolation(points, spec.mesh_shape)
-    elif spec.mesh == "rectangular_bilinear_adapt_density":
+    elif spec.mesh == RECTANGULAR_BILINEAR_ADAPT_DENSITY:
         nside = spec.mesh_shape[0]
         mappings, weights = meshes.bilinear_adapt_density_interpolation(
             centres, points, nside, spec.autoarray_row_offset)
         mesh_centres = meshes.overlay_centres(meshes.overlay_geometry(points, spec.mesh_shape), spec.mesh_shape)
     else:
         tri = delaunay.interpolate(vertices, points, split, spec.areas_factor)
-        mappings, weights, edges = tri["mappings"], tri["weights"], tri["edges"]
+        mappings, weights, edges, valid = tri["mappings"], tri["weights"], tri["edges"], tri["valid"]
         mesh_centres = vertices
         if split:
             split_maps = (tri["split_mappings"], tri["split_weights"])
@@ -124,39 +142,36 @@ def mapper(spec: ObjectSpec, ds: dict, shape, p: dict, settings) -> ObjectMatric
     h = None
     if scheme is not None:
         signals = None
-        if SCHEMES[scheme][1]:
+        if REGULARIZATIONS[scheme].adaptive:
             signals = pixel_signals(spec.params, mappings, weights, parent, p["adapt_image"],
-                                    p["regularization"]["signal_scale"], spec.mesh == "delaunay")
+                                    p["regularization"]["signal_scale"], spec.mesh in TRIANGULATED_MESHES)
         h = regularization_matrix(scheme, spec.params, p["regularization"], edges=edges, signals=signals,
                                   split=split_maps, centres=mesh_centres)
-    return ObjectMatrices(None, None, h, slots)
+    return ObjectMatrices(None, h, slots, triangulation_valid=valid)
 
 
 def gaussians(spec: ObjectSpec, ds: dict, shape, p: dict, settings) -> ObjectMatrices:
-    """MGE columns: images on the light-profile sub-grid binned by the mean; the operated matrix convolves the
-    in-mask image together with the blurring-region image, so flux from outside the mask is blurred in."""
+    """Multi-Gaussian expansion columns (one per width), unit intensity, dimensionless.
+
+    ``mapping`` (N, S): each Gaussian's image on the light-profile sub-grid ``sub_lp`` (N·s², 2), binned to pixels
+    by the mean over each pixel's s² sub-pixels; ``blurring_mapping`` (N_blurring, S): its image at the
+    blurring-region pixel centres ``blurring`` (no over-sampling). ``p``: ``centre`` (2,) and ``ell_comps`` (2,),
+    ``sigmas`` (S,) in arcsec. Raises nothing (formula: :func:`~worker.inversion.gaussians.gaussian_images`).
+    """
     sub = shape.sub_size_lp
     sub_img = gaussian_images(ds["sub_lp"], p["centre"], p["ell_comps"], p["sigmas"])
     mapping = sub_img.reshape(shape.pixels, sub * sub, -1).mean(axis=1)
     blur_img = gaussian_images(ds["blurring"], p["centre"], p["ell_comps"], p["sigmas"])
-    h, w = shape.lp_canvas
-    canvas = jnp.zeros((spec.params, h * w)).at[:, ds["lp_flat_in"]].set(
-        jnp.concatenate([mapping, blur_img]).T)
-    if settings.use_mixed_precision:  # light-profile convolution entirely in float32
-        spec32 = jnp.fft.rfft2(canvas.reshape(-1, h, w).astype(jnp.float32))
-        out = jnp.fft.irfft2(spec32 * ds["lp_kfft"].astype(jnp.complex64)[None], s=(h, w))
-        operated = out.reshape(-1, h * w)[:, ds["lp_flat_out"]].T.astype(jnp.float64)
-    else:
-        operated = convolve_columns(canvas, (h, w), ds["lp_kfft"], ds["lp_flat_out"])
-    return ObjectMatrices(mapping, operated, _chain_regularization(spec, p))
+    return ObjectMatrices(mapping, _chain_regularization(spec, p), blurring_mapping=blur_img)
 
 
 def basis(spec: ObjectSpec, ds: dict, shape, p: dict, settings) -> ObjectMatrices:
-    """Arbitrary images (n, N): the mapping matrix is their transpose, blurred inside the mask only."""
+    """Arbitrary images: ``p["images"]`` (S, N) float64, slim order; the mapping matrix is their transpose (N, S),
+    given as slots (one per pixel and image), rounded to float32 under mixed precision. Raises nothing."""
     n = shape.pixels
     cols = jnp.broadcast_to(jnp.arange(spec.params, dtype=jnp.int32)[None, :], (n, spec.params))
     slots = _slots(np.arange(n), cols, p["images"].T, settings.use_mixed_precision)
-    return ObjectMatrices(None, None, _chain_regularization(spec, p), slots)
+    return ObjectMatrices(None, _chain_regularization(spec, p), slots)
 
 
 def _chain_regularization(spec, p):

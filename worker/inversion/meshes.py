@@ -1,8 +1,8 @@
-"""Rectangular meshes: interpolation of source-plane points onto a mesh (spec §2.3).
+"""Rectangular meshes: interpolation of source-plane points onto a mesh (docs/maths.md#meshes-and-interpolation).
 
 Every interpolator returns ``(mappings, weights)``, both (M, U): for each query point the indices of the U mesh
-pixels it is interpolated from (−1 = unused slot) and the weights. Everything here is traced JAX; the mesh shape is
-static.
+pixels it is interpolated from (−1 = unused slot; int32) and the weights (float64). Coordinates are (y, x) in
+arcsec, float64. Everything here is traced JAX and raises nothing; the mesh shape is static.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ OVERLAY_BUFFER = 1e-8
 def overlay_geometry(points: jnp.ndarray, shape) -> tuple:
     """Bounding box of ``points`` grown by 1e-8 on every side, split into ``shape`` pixels.
 
-    Returns ``(dy, dx, oy, ox)``: pixel sizes and the box centre.
+    ``points`` (M, 2) float64 (y, x; arcsec), ``shape`` (ny, nx). Returns ``(dy, dx, oy, ox)``, () float64
+    each: pixel sizes and the box centre (arcsec).
     """
     ny, nx = shape
     ymin = jnp.min(points[:, 0]) - OVERLAY_BUFFER
@@ -42,7 +43,8 @@ def rectangular_uniform_interpolation(points: jnp.ndarray, shape) -> tuple[jnp.n
     fy = (q_y - y_0)/(-dy), fx = (q_x - x_0)/dx with (y_0, x_0) the top-left centre; iy = clip(floor(fy), 0,
     ny-2), ty = fy - iy (same in x). Slots: (iy, ix), (iy, ix+1), (iy+1, ix), (iy+1, ix+1) with weights
     (1-tx)(1-ty), tx(1-ty), (1-tx)ty, tx·ty. Weights may be negative or > 1 at the edge (rows sum to 1).
-    Returns mappings, weights and the (ny·nx, 2) mesh centres.
+    ``points`` (M, 2) float64 arcsec. Returns mappings (M, 4) int32, weights (M, 4) float64 and the (ny·nx, 2)
+    mesh centres. Raises nothing.
     """
     ny, nx = shape
     geometry = overlay_geometry(points, shape)
@@ -78,8 +80,8 @@ def bilinear_adapt_density_interpolation(centres: jnp.ndarray, points: jnp.ndarr
     between rows floor(Y), floor(Y)+1 (clipped to the mesh) with weights 1-t, t measured from the lower node.
 
     Rows count downwards from the top: autoarray 2026.10.26.1 uses row = n - Y, which shifts the populated
-    block one row down (rows 2..n-1 instead of 1..n-2: spec Appendix B.1). By default this function uses the
-    symmetric row = n - 1 - Y; ``autoarray_row_offset=True`` reproduces the release exactly.
+    block one row down (rows 2..n-1 instead of 1..n-2: docs/maths.md#autoarray-differences). By default this
+    function uses the symmetric row = n - 1 - Y; ``autoarray_row_offset=True`` reproduces the release exactly.
     """
     mu = jnp.mean(centres, axis=0)
     scale = jnp.min(jnp.std(centres, axis=0))

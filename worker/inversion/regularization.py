@@ -1,4 +1,7 @@
-"""Regularization matrices H (spec §4), named after autoarray's classes in snake case.
+"""Regularization matrices H, named after autoarray's classes in snake case (docs/maths.md#regularization).
+
+The scheme names and what each needs are defined once, in ``service/contract/vocabulary.py``
+(``REGULARIZATIONS``); this module computes the matrices.
 
 Coefficient conventions follow autoarray exactly (they define what a user's prior on a coefficient means):
 ``constant`` and the split schemes square their coefficient, the adaptive schemes use
@@ -11,23 +14,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from service.contract.vocabulary import REGULARIZATIONS
+
 JITTER = 1e-8
 
-#: regularization name -> (parameter names, needs pixel signals, needs split geometry, needs mesh centres)
-SCHEMES = {
-    "constant": (("coefficient",), False, False, False),
-    "zeroth": (("coefficient",), False, False, False),
-    "adapt": (("inner_coefficient", "outer_coefficient", "signal_scale"), True, False, False),
-    "constant_split": (("coefficient",), False, True, False),
-    "adapt_split": (("inner_coefficient", "outer_coefficient", "signal_scale"), True, True, False),
-    "brightness_zeroth": (("coefficient", "signal_scale"), True, False, False),
-    "gaussian_kernel": (("coefficient", "scale"), False, False, True),
-    "exponential_kernel": (("coefficient", "scale"), False, False, True),
-}
+#: regularization name -> (parameter names, needs pixel signals, needs split geometry, needs mesh centres), derived
+#: from the shared vocabulary (kept in this tuple form for the engine)
+SCHEMES = {name: (s.parameters, s.adaptive, s.split, s.kernel) for name, s in REGULARIZATIONS.items()}
 
 
 def laplacian(edges: jnp.ndarray, n: int) -> jnp.ndarray:
-    """L = Σ_{edges (i,j)} (e_i − e_j)(e_i − e_j)ᵀ; edges with i < 0 (padding) are ignored."""
+    """(n, n) float64 graph Laplacian L = Σ_{edges (i,j)} (e_i − e_j)(e_i − e_j)ᵀ of the (E, 2) int ``edges``;
+    edges with i < 0 (padding) are ignored."""
     i, j = edges[:, 0], edges[:, 1]
     valid = (i >= 0).astype(jnp.float64)
     i, j = jnp.maximum(i, 0), jnp.maximum(j, 0)
@@ -37,7 +35,8 @@ def laplacian(edges: jnp.ndarray, n: int) -> jnp.ndarray:
 
 
 def weighted_laplacian(edges: jnp.ndarray, n: int, edge_weights: jnp.ndarray) -> jnp.ndarray:
-    """Σ_edges c_e (e_i − e_j)(e_i − e_j)ᵀ."""
+    """(n, n) float64 Σ_edges c_e (e_i − e_j)(e_i − e_j)ᵀ for (E, 2) ``edges`` and (E,) ``edge_weights`` c_e;
+    padding edges (i < 0) are ignored."""
     i, j = edges[:, 0], edges[:, 1]
     c = jnp.where(i >= 0, edge_weights, 0.0)
     i, j = jnp.maximum(i, 0), jnp.maximum(j, 0)
@@ -47,7 +46,9 @@ def weighted_laplacian(edges: jnp.ndarray, n: int, edge_weights: jnp.ndarray) ->
 
 
 def pixel_signals(n: int, mappings, weights, parent, adapt_image, signal_scale, exclude_zero_weights: bool):
-    """p_i = [ (Σ a[parent(k)]·w_kj over slots mapping to i) / max(1, #slots) / max_i(·) ]^ψ, 0 where ≤ 0.
+    """(n,) float64 pixel signals p_i = [ (Σ a[parent(k)]·w_kj over slots mapping to i) / max(1, #slots) / max_i(·) ]^ψ,
+    0 where ≤ 0, from (K, U) ``mappings`` / ``weights``, (K,) ``parent`` pixel of each sub-pixel, the (N,)
+    ``adapt_image`` a and the scalar ``signal_scale`` ψ.
 
     Slots with mapping −1 never count; with ``exclude_zero_weights`` (Delaunay), zero-weight slots do not count
     either. Weights are the raw interpolation weights (no 1/s² factor).
@@ -65,7 +66,10 @@ def pixel_signals(n: int, mappings, weights, parent, adapt_image, signal_scale, 
 
 
 def split_matrix(n: int, split_mappings, split_weights, pixel_weight_sq):
-    """H = Σ_i r_i² Σ_{c ∈ cross(i)} g_c g_cᵀ + 1e-8 I with g_c = e_i − Σ_j w_cj e_{m_cj} (spec §4)."""
+    """(n, n) split-cross H = Σ_i r_i² Σ_{c ∈ cross(i)} g_c g_cᵀ + 1e-8 I with g_c = e_i − Σ_j w_cj e_{m_cj}.
+
+    ``split_mappings`` / ``split_weights`` (4n, 3): the interpolation of each pixel's four cross points (pixel
+    i owns rows 4i..4i+3); ``pixel_weight_sq`` (n,): r_i² (docs/maths.md#regularization)."""
     m = split_mappings.shape[0]
     owner = jnp.arange(m) // 4
     w = jnp.where(split_mappings >= 0, split_weights, 0.0)
@@ -78,7 +82,9 @@ def split_matrix(n: int, split_mappings, split_weights, pixel_weight_sq):
 
 
 def kernel_matrix(centres, coefficient, scale, kind: str):
-    """Kernel schemes: C = k(x_i, x_j) + 1e-8 I; H = c·C⁻¹ (inverse through a Cholesky factor of the SPD C).
+    """Kernel schemes, (n, n) float64: C = k(x_i, x_j) + 1e-8 I; H = c·C⁻¹ (inverse through a Cholesky factor
+    of the SPD C), for (n, 2) mesh ``centres`` and the scalar ``scale`` ℓ (arcsec). A C that is not positive
+    definite gives NaN, not an exception.
 
     gaussian: k = exp(−|x_i − x_j|²/(2ℓ²)); H is then symmetrised ½(H + Hᵀ) and 1e-8·|mean(diag H)|·I added.
     exponential: k = exp(−d/ℓ) with d = sqrt(|x_i − x_j|² + 1e-20) (the floor keeps the gradient finite at d = 0).
@@ -102,7 +108,13 @@ def kernel_matrix(centres, coefficient, scale, kind: str):
 
 
 def regularization_matrix(name: str, n: int, params: dict, *, edges=None, signals=None, split=None, centres=None):
-    """The S×S matrix of scheme ``name`` for one linear object."""
+    """The (n, n) float64 matrix H of scheme ``name`` for one linear object of n parameters.
+
+    ``params``: the scheme's scalars (names in the vocabulary's ``REGULARIZATIONS``); ``edges`` (E, 2) int: the
+    neighbour graph (Laplacian schemes); ``signals`` (n,): pixel signals (adaptive schemes); ``split``: (split
+    mappings, split weights) (split schemes); ``centres`` (n, 2) arcsec (kernel schemes). Formulas:
+    docs/maths.md#regularization. Raises ValueError for a name that is not a scheme.
+    """
     if name == "constant":
         return params["coefficient"] ** 2 * laplacian(edges, n) + JITTER * jnp.eye(n)
     if name == "zeroth":
@@ -124,7 +136,8 @@ def regularization_matrix(name: str, n: int, params: dict, *, edges=None, signal
 
 
 def constant_laplacian_logdet_spectrum(edges: np.ndarray, n: int) -> np.ndarray:
-    """Eigenvalues μ of the fixed-graph Laplacian, so that ln det(λ² L + 1e-8 I) = Σ ln(λ² μ + 1e-8)."""
+    """(n,) float64 eigenvalues μ of the Laplacian of a fixed graph ((E, 2) int ``edges``, host NumPy), so that
+    ln det(λ² L + 1e-8 I) = Σ ln(λ² μ + 1e-8); the zero eigenvalues are exactly 0."""
     lap = np.zeros((n, n))
     for a, b in edges:
         lap[a, a] += 1

@@ -1,4 +1,4 @@
-"""Linear solves of the regularized system C s = D (spec §5).
+"""Linear solves of the regularized system C s = D (docs/maths.md#solve).
 
 * Unconstrained: one Cholesky factor of C, reused for s and for ln det C.
 * Positive-only: min ½ sᵀCs − Dᵀs subject to s ≥ 0. The optimum is unique (C is SPD), so any exact method gives
@@ -31,17 +31,18 @@ class NNLSOptions:
 
 
 def cholesky(c):
-    """Lower Cholesky factor of an SPD matrix (NaN where it is not positive definite)."""
+    """(n, n) float64 lower Cholesky factor L of the SPD (n, n) ``c`` = L Lᵀ (NaN where c is not positive
+    definite: no exception)."""
     return jnp.linalg.cholesky(c)
 
 
 def logdet_from_cholesky(chol):
-    """ln det C = 2 Σ ln diag(L)."""
+    """() float64 ln det C = 2 Σ ln diag(L) from the (n, n) factor ``chol`` L."""
     return 2.0 * jnp.sum(jnp.log(jnp.diag(chol)))
 
 
 def cho_solve(chol, b):
-    """Solve L Lᵀ x = b."""
+    """x = (L Lᵀ)⁻¹ b for the (n, n) lower factor ``chol`` L and ``b`` (n,) or (n, k), float64."""
     return jax.scipy.linalg.cho_solve((chol, True), b)
 
 
@@ -85,7 +86,8 @@ def block_sizes(n: int, count: int = 8) -> tuple[int, ...]:
 def bpp_nnls(q, rhs, start_free, max_iter: int = BPP_MAX_ITER, compact: bool = False):
     """Block principal pivoting for min ½ xᵀQx − rhsᵀx, x ≥ 0.
 
-    Returns (x, certified, iterations). ``certified`` is True when the KKT conditions hold: x ≥ 0,
+    ``q`` (n, n) SPD and ``rhs`` (n,) float64; ``start_free`` (n,) bool, the initial free set. Returns (x (n,)
+    float64, certified () bool, iterations () int). ``certified`` is True when the KKT conditions hold: x ≥ 0,
     y = Qx − rhs ≥ −tol off the free set, y = 0 on it (by construction). ``compact`` factorises only the free
     block each iteration (for unbatched calls; under ``vmap`` the full masked factorisation is used).
     """
@@ -125,7 +127,9 @@ def bpp_nnls(q, rhs, start_free, max_iter: int = BPP_MAX_ITER, compact: bool = F
 
 
 def jaxnnls_solve(q, rhs, options: NNLSOptions):
-    """autoarray's JAX positive solve: jaxnnls PDIP, Jacobi-preconditioned if configured."""
+    """(n,) float64 solution of min ½ xᵀQx − rhsᵀx, x ≥ 0 for the SPD (n, n) ``q`` and (n,) ``rhs``: autoarray's
+    JAX positive solve (jaxnnls primal-dual interior point to ``options.target_kappa``), with Jacobi scaling
+    Q → D⁻¹QD⁻¹, rhs → D⁻¹rhs, x = D⁻¹y (D = sqrt(diag Q)) if configured. Raises nothing."""
     import jaxnnls
 
     if options.jacobi_preconditioning:

@@ -27,7 +27,8 @@ import scipy.sparse as sp
 
 
 def convolution_matrix(mask: np.ndarray, kernel: np.ndarray) -> sp.csr_matrix:
-    """C (N × N): B[:, j] = C M[:, j] is the "same" convolution of column j, read inside the mask."""
+    """C (N × N) float64 CSR, host: B[:, j] = C M[:, j] is the "same" convolution of column j with the (Ky, Kx)
+    ``kernel``, read inside the (Ny, Nx) bool ``mask`` (True = excluded); zero kernel entries are skipped."""
     ny, nx = mask.shape
     ky, kx = kernel.shape
     cy, cx = (ky - 1) // 2, (kx - 1) // 2
@@ -67,7 +68,10 @@ def _host(indptr, indices, data, rows, cols, vals, inv_noise, data_w, dense, *, 
 
 
 def curvature(ds: dict, rows, cols, vals, n_params: int, dense):
-    """(F_ss, F_sg, D_s): curvature of the slot columns, their cross terms with ``dense`` (N × G) and D."""
+    """(F_ss (S, S), F_sg (S, G), D_s (S,)), float64, for the slot-form mapping matrix M (``rows``, ``cols``,
+    ``vals`` (K,); cols < 0 ignored; S = ``n_params``) and the (N, G) already blurred ``dense`` columns G:
+    with B = C M and A = B/σ, F_ss = AᵀA, F_sg = Aᵀ(G/σ), D_s = Bᵀ(d/σ²) (docs/maths.md#linear-system).
+    One host call through ``jax.pure_callback`` (sequential under ``vmap``). Raises nothing."""
     valid = cols >= 0
     cols = jnp.where(valid, cols, 0).astype(jnp.int32)
     vals = jnp.where(valid, vals, 0.0)
@@ -81,6 +85,7 @@ def curvature(ds: dict, rows, cols, vals, n_params: int, dense):
 
 
 def apply_slots(rows, cols, vals, s, n_pixels: int):
-    """M s for slot form M (rows, cols, vals): the unblurred image of the slot columns."""
+    """(n_pixels,) float64 M s for slot form M (``rows``, ``cols``, ``vals`` (K,); cols < 0 ignored) and the
+    (S,) ``s``: the unblurred image of the slot columns."""
     contrib = jnp.where(cols >= 0, vals * s[jnp.maximum(cols, 0)], 0.0)
     return jax.ops.segment_sum(contrib, rows, num_segments=n_pixels)
