@@ -1,4 +1,6 @@
-"""Image-plane grids of a dataset, in NumPy (docs/maths.md#grids-and-over-sampling).
+"""Image-plane grids of a dataset, in NumPy (docs/maths.md#grids-and-over-sampling): the one definition of the
+pixel-centre and sub-pixel formulas, used by the API (``GET /datasets/{id}?include=grids``) and by the worker's
+dataset preparation alike.
 
 Conventions: coordinates are (y, x) in arcsec; row 0 is the top (largest y); "slim" order is the row-major
 order of the unmasked pixels (``np.nonzero(~mask)``).
@@ -36,10 +38,15 @@ def sub_offsets(sub_size: int, pixel_scales: tuple[float, float]) -> np.ndarray:
     return np.stack(np.meshgrid(dy, dx, indexing="ij"), axis=-1).reshape(s * s, 2)
 
 
+def over_sample(centres: np.ndarray, pixel_scales: tuple[float, float], sub_size: int) -> np.ndarray:
+    """(N·s², 2) sub-pixel centres of the (N, 2) pixel ``centres``: pixel 0's s² sub-pixels first, then pixel 1's,
+    ... (slim sub-pixel order), each s×s lattice row-major from its top-left sub-pixel (:func:`sub_offsets`)."""
+    offsets = sub_offsets(sub_size, pixel_scales)
+    return (centres[:, None, :] + offsets[None, :, :]).reshape(-1, 2)
+
+
 def over_sampled_grid(
     mask: np.ndarray, pixel_scales: tuple[float, float], origin: tuple[float, float], sub_size: int
 ) -> np.ndarray:
-    """(N·s², 2) over-sampled grid: pixel 0's s² sub-pixels first, then pixel 1's, ... (slim sub-pixel order)."""
-    centres = pixel_centres(mask, pixel_scales, origin)
-    offsets = sub_offsets(sub_size, pixel_scales)
-    return (centres[:, None, :] + offsets[None, :, :]).reshape(-1, 2)
+    """(N·s², 2) over-sampled grid of the unmasked pixels of ``mask`` (slim sub-pixel order, :func:`over_sample`)."""
+    return over_sample(pixel_centres(mask, pixel_scales, origin), pixel_scales, sub_size)

@@ -16,7 +16,7 @@ def test_grid_conventions():
     mask[0, 1] = mask[2, 3] = False
     c = grids.pixel_centres(mask, (1.0, 2.0), (0.5, 0.0))
     np.testing.assert_allclose(c, [[1.5, -1.0], [-0.5, 3.0]])  # row 0 is the top, y up, x right
-    sub = grids.over_sampled_grid(c[:1], (1.0, 2.0), 2)
+    sub = grids.over_sample(c[:1], (1.0, 2.0), 2)
     np.testing.assert_allclose(sub, [[1.75, -1.5], [1.75, -0.5], [1.25, -1.5], [1.25, -0.5]])
 
 

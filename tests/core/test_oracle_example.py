@@ -47,7 +47,7 @@ def test_function_list_matches_autoarray(engine, prepared, oracle):
     no regularization (so the evidence is the log-likelihood and the 1e-3 diagonal is added)."""
     exp = oracle["outputs"]["mge_func_list_positive_negative"]
     host = prepared.host
-    sub = grids.over_sampled_grid(host["centres"], host["pixel_scales"], 4)
+    sub = grids.over_sample(host["centres"], host["pixel_scales"], 4)
     images = np.stack([np.exp(-0.5 * ((sub[:, 0] - 0.1) ** 2 + (sub[:, 1] + 0.2) ** 2) / s**2)
                        .reshape(-1, 16).mean(axis=1) for s in (0.1, 0.2, 0.4, 0.8)])
     out = engine.evaluate(prepared, {"linear_objects": [{"type": "basis", "images": images}],

@@ -1,6 +1,7 @@
 """A Delaunay triangulation Qhull refuses is a returned status (``triangulation_valid``), never an exception."""
 
 import numpy as np
+import pytest
 
 from worker.inversion import delaunay
 
@@ -26,16 +27,31 @@ def test_the_host_functions_return_the_failed_sentinel():
     assert (simplices[0] >= 0).all()
 
 
-def test_a_refused_triangulation_is_reported_per_object(engine, prepared):
+def test_the_pipeline_reports_each_object_and_the_engine_refuses_naming_its_vertices(engine, prepared):
+    """The jitted pipeline returns ``triangulation_valid`` per object (no exception inside compiled code); the
+    engine turns a False into the contract's InvalidInput naming that object's vertices."""
+    from service.contract.validation import InvalidInput
+    from worker.engine import parse_request
+    from worker.inversion import pipeline
+    from worker.translate import translate
+
     req = {"settings": settings(pos=True), "linear_objects": [rect_constant(shape=(5, 5)), _delaunay(REFUSED)]}
-    out = engine.evaluate(prepared, req)
-    assert out["triangulation_valid"].tolist() == [True, False]
+    request, _ = parse_request(prepared, req)
+    job = translate(prepared, request, engine.config.nnls, engine.config.resolved_operator)
+    out = pipeline.evaluate(job.signature, prepared.arrays, job.params, job.diag_value)
+    assert np.asarray(out["triangulation_valid"]).tolist() == [True, False]
+    with pytest.raises(InvalidInput) as err:
+        engine.evaluate(prepared, req)
+    [(loc, msg)] = err.value.errors
+    assert loc == ("body", "linear_objects", 1, "mesh", "vertices") and "triangulation" in msg
     ok = engine.evaluate(prepared, dict(req, linear_objects=[rect_constant(shape=(5, 5)), _delaunay(GOOD)]))
-    assert ok["triangulation_valid"].tolist() == [True, True]
-    assert np.isfinite(ok["figure_of_merit"])
+    assert "triangulation_valid" not in ok and np.isfinite(ok["figure_of_merit"])
 
 
-def test_a_batch_reports_each_lane(engine, prepared):
+def test_a_batch_with_one_refused_lane_is_refused(engine, prepared):
+    from service.contract.validation import InvalidInput
+
     req = {"settings": settings(pos=False), "linear_objects": [_delaunay(np.stack([GOOD, REFUSED]))]}
-    out = engine.evaluate(prepared, req)
-    assert out["triangulation_valid"].tolist() == [[True], [False]]
+    with pytest.raises(InvalidInput) as err:
+        engine.evaluate(prepared, req)
+    assert err.value.errors[0][0] == ("body", "linear_objects", 0, "mesh", "vertices")

@@ -19,8 +19,7 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 from .dataset import PreparedImaging, prepare_imaging  # noqa: E402
-from .errors import InputError  # noqa: E402
 from .pipeline import ARRAYS, SCALARS, Signature, SolverSettings, evaluate  # noqa: E402
 
-__all__ = ["ARRAYS", "SCALARS", "InputError", "PreparedImaging", "Signature", "SolverSettings", "evaluate",
+__all__ = ["ARRAYS", "SCALARS", "PreparedImaging", "Signature", "SolverSettings", "evaluate",
            "prepare_imaging"]

@@ -10,37 +10,16 @@ from __future__ import annotations
 
 import numpy as np
 
+# the pixel-centre and sub-pixel formulas are shared with the API (one definition)
+from service.contract.grids import over_sample, pixel_centres
+
+__all__ = ["blurring_mask", "border_slim_indices", "circular_mask", "over_sample", "pixel_centres", "slim_indices"]
+
 
 def slim_indices(mask: np.ndarray) -> np.ndarray:
     """(N, 2) int [row, col] of the unmasked pixels in slim (row-major) order."""
     rows, cols = np.nonzero(~mask)
     return np.stack([rows, cols], axis=1)
-
-
-def pixel_centres(mask: np.ndarray, pixel_scales, origin) -> np.ndarray:
-    """(N, 2) (y, x) centres: y = ((Ny-1)/2 - row)·sy + oy, x = (col - (Nx-1)/2)·sx + ox."""
-    ny, nx = mask.shape
-    sy, sx = pixel_scales
-    idx = slim_indices(mask)
-    y = ((ny - 1) / 2.0 - idx[:, 0]) * sy + origin[0]
-    x = (idx[:, 1] - (nx - 1) / 2.0) * sx + origin[1]
-    return np.stack([y, x], axis=1)
-
-
-def over_sampled_grid(centres: np.ndarray, pixel_scales, sub_size: int) -> np.ndarray:
-    """(N·s², 2) sub-pixel centres, pixel by pixel, each s×s lattice row-major from its top-left sub-pixel.
-
-    y = y_i + sy/2 - sy/(2s) - a·sy/s,  x = x_i - sx/2 + sx/(2s) + b·sx/s,  a, b = 0..s-1.
-    """
-    sy, sx = pixel_scales
-    s = int(sub_size)
-    a = np.arange(s)
-    dy = sy / 2.0 - sy / (2.0 * s) - a * sy / s  # (s,)
-    dx = -sx / 2.0 + sx / (2.0 * s) + a * sx / s
-    off_y = np.repeat(dy, s)  # a varies slowest
-    off_x = np.tile(dx, s)
-    sub = centres[:, None, :] + np.stack([off_y, off_x], axis=1)[None, :, :]
-    return sub.reshape(-1, 2)
 
 
 def blurring_mask(mask: np.ndarray, kernel_shape) -> np.ndarray:

@@ -17,7 +17,9 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-BPP_MAX_ITER = 40
+from service.contract import vocabulary
+
+BPP_MAX_ITER = vocabulary.NNLS_MAX_ITER
 BPP_BACKUP = 3
 
 
@@ -25,8 +27,8 @@ BPP_BACKUP = 3
 class NNLSOptions:
     """Static options of the positive-only solve (from the server config, as autoarray's general.yaml)."""
 
-    jacobi_preconditioning: bool = True
-    target_kappa: float = 1e-11
+    jacobi_preconditioning: bool = vocabulary.NNLS_JACOBI_PRECONDITIONING
+    target_kappa: float = vocabulary.NNLS_TARGET_KAPPA
     max_iter: int = BPP_MAX_ITER
 
 

@@ -135,6 +135,18 @@ def test_input_the_engine_used_to_judge_is_refused_before_enqueueing_and_the_wor
     assert client.post("/inversions", json=inversion(dataset_id)).status_code == 200
 
 
+def test_vertices_only_qhull_refuses_come_back_from_the_worker_as_422_and_it_survives(client, stack, dataset_id):
+    """Vertices that pass validation (they span an area) but that Qhull cannot triangulate (1e-200 arcsec apart):
+    the pipeline reports the failed triangulation, the worker answers 422 naming the vertices, and keeps serving."""
+    vertices = np.random.default_rng(3).uniform(-1.2, 1.2, (12, 2)) * 1e-200
+    bad = {"type": "mapper", "mesh": {"type": "delaunay", "vertices": vertices.tolist()},
+           "regularization": {"type": "constant", "coefficient": 1.0}}
+    body = assert_problem(client.post("/inversions", json=inversion(dataset_id, bad)), 422)
+    assert body["errors"][0]["loc"] == ["body", "linear_objects", 0, "mesh", "vertices"] and body["job_id"]
+    assert all(w.alive() for w in stack.workers)
+    assert client.post("/inversions", json=inversion(dataset_id)).status_code == 200
+
+
 def test_a_singular_system_answers_a_nan_figure_of_merit(client, stack, dataset_id):
     n = client.get(f"/datasets/{dataset_id}").json()["pixels"]
     body = inversion(dataset_id, {"type": "basis", "images": np.zeros((2, n))},

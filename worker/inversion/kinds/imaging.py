@@ -25,7 +25,6 @@ import numpy as np
 
 from .. import grids, sparse_operator
 from ..convolution import convolve_columns, make_canvas
-from ..errors import InputError
 from ..linear_objects import ObjectMatrices
 from ..signature import Signature
 from ..sparse_operator import convolution_matrix
@@ -64,24 +63,17 @@ class PreparedImaging:
         return int(sum(np.asarray(v).nbytes for v in self.arrays.values()))
 
 
-def _scales(value, name) -> tuple[float, float]:
+def _scales(value) -> tuple[float, float]:
+    """(sy, sx) from a number or a pair."""
     arr = np.atleast_1d(np.asarray(value, dtype=np.float64))
-    if arr.size == 1:
-        arr = np.repeat(arr, 2)
-    if arr.shape != (2,) or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-        raise InputError((name,), "must be a positive number or a pair [sy, sx] of positive numbers")
+    arr = np.repeat(arr, 2) if arr.size == 1 else arr
     return float(arr[0]), float(arr[1])
-
-
-def _finite(arr, name):
-    if not np.all(np.isfinite(arr)):
-        raise InputError((name,), f"has {int(np.sum(~np.isfinite(arr)))} non-finite values")
 
 
 def prepare_imaging(data, noise_map, psf, mask, pixel_scales, origin=(0.0, 0.0),
                     over_sample_size_pixelization: int = 4, over_sample_size_lp: int = 4,
                     normalize_psf: bool = True) -> PreparedImaging:
-    """Validate an imaging dataset and precompute grids, PSF spectra, the convolution matrix and noise terms.
+    """Precompute grids, PSF spectra, the convolution matrix and noise terms of an imaging dataset.
 
     ``data``, ``noise_map`` (Ny, Nx) and ``mask`` (Ny, Nx) bool (True = excluded); ``psf`` (Ky, Kx) with odd sides,
     normalised to unit sum unless ``normalize_psf`` is False (the caller's array is never changed);
@@ -89,45 +81,23 @@ def prepare_imaging(data, noise_map, psf, mask, pixel_scales, origin=(0.0, 0.0),
     sizes are integers ≥ 1 (sub-pixels per side). Data and noise are read inside the mask only; the
     noise normalisation is Σ ln 2πσ² over the unmasked pixels (docs/maths.md#grids-and-over-sampling).
 
-    Raises :class:`~worker.inversion.errors.InputError` naming the field for: shapes that disagree, a PSF with
-    an even side, non-finite data or PSF, non-positive or non-finite noise inside the mask, a mask that
-    excludes every pixel, bad pixel scales or over-sampling sizes, a PSF summing to zero when normalised.
+    The dataset is trusted: it was validated when it was registered
+    (:func:`service.contract.validation.check_imaging`), the one check of a dataset. Raises nothing for it.
     """
     data = np.asarray(data, dtype=np.float64)
     noise = np.asarray(noise_map, dtype=np.float64)
     kernel = np.array(psf, dtype=np.float64)  # a copy: the caller's PSF is never normalised in place
     mask = np.asarray(mask, dtype=bool)
-    if data.ndim != 2:
-        raise InputError(("data",), f"must be a 2D image, got shape {list(data.shape)}")
-    for name, arr in (("noise_map", noise), ("mask", mask)):
-        if arr.shape != data.shape:
-            raise InputError((name,), f"has shape {list(arr.shape)} but data has shape {list(data.shape)}")
-    if kernel.ndim != 2 or kernel.shape[0] % 2 == 0 or kernel.shape[1] % 2 == 0:
-        raise InputError(("psf",), f"must be a 2D kernel with odd sides, got shape {list(kernel.shape)}")
-    _finite(kernel, "psf")
-    sy, sx = _scales(pixel_scales, "pixel_scales")
+    sy, sx = _scales(pixel_scales)
     origin = tuple(float(o) for o in np.asarray(origin, dtype=np.float64).reshape(2))
-    if mask.all():
-        raise InputError(("mask",), "masks every pixel; at least one pixel must be unmasked (False)")
     inside = ~mask
-    _finite(data[inside], "data")
-    bad = ~(np.isfinite(noise[inside]) & (noise[inside] > 0))
-    if bad.any():
-        raise InputError(("noise_map",), f"has {int(bad.sum())} non-positive or non-finite values inside the mask")
-    for name, s in (("over_sample_size_pixelization", over_sample_size_pixelization),
-                    ("over_sample_size_lp", over_sample_size_lp)):
-        if int(s) != s or s < 1:
-            raise InputError((name,), "must be an integer >= 1")
     if normalize_psf:
-        total = kernel.sum()
-        if total == 0:
-            raise InputError(("psf",), "sums to zero and cannot be normalised")
-        kernel = kernel / total
+        kernel = kernel / kernel.sum()
 
     rc = grids.slim_indices(mask)
     centres = grids.pixel_centres(mask, (sy, sx), origin)
-    sub_pix = grids.over_sampled_grid(centres, (sy, sx), over_sample_size_pixelization)
-    sub_lp = grids.over_sampled_grid(centres, (sy, sx), over_sample_size_lp)
+    sub_pix = grids.over_sample(centres, (sy, sx), over_sample_size_pixelization)
+    sub_lp = grids.over_sample(centres, (sy, sx), over_sample_size_lp)
     # the blurring region may reach past the array edge: autoarray pads the mask with masked pixels first, so
     # light profiles are evaluated there too (and their flux blurred into the mask)
     hy, hx = kernel.shape[0] // 2, kernel.shape[1] // 2
