@@ -1,5 +1,6 @@
 """The notes a case carries under "deviations": autoarray behaviour a re-implementation must decide on
-(docs/numerics.md, "Deliberate differences", labelled B.n there) or a property of the case's data that a test should know about."""
+(docs/numerics.md, "Deliberate differences", labelled B.n there) or a property of the case's data that a test
+should know about."""
 
 BILINEAR = (
     "Appendix B.1 (still present in 2026.10.26.1): RectangularBilinearAdaptDensity flattens mesh index (iy, ix) as "
