@@ -87,4 +87,4 @@ def _clip(text: str, limit: int) -> str:
 
 
 def _shortened(loc: Loc, msg: str) -> tuple[Loc, str]:
-    return [_clip(p, MAX_LOC_CHARS) if isinstance(p, str) else p for p in loc], _clip(msg, MAX_MSG_CHARS)
+    return [p if isinstance(p, int) else _clip(str(p), MAX_LOC_CHARS) for p in loc], _clip(str(msg), MAX_MSG_CHARS)
