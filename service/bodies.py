@@ -110,7 +110,8 @@ class Decoders:
         with self._lock:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(self._processes, mp_context=multiprocessing.get_context("spawn"),
-                                                 max_tasks_per_child=TASKS_PER_PROCESS)
+                                                 max_tasks_per_child=TASKS_PER_PROCESS,
+                                                 initializer=decoding.exit_with_parent, initargs=(os.getpid(),))
             return self._pool
 
     def _discard(self, pool: ProcessPoolExecutor) -> None:
@@ -143,11 +144,11 @@ class Decoders:
                     os.unlink(path)
 
     def close(self) -> None:
-        """Stop the processes (running jobs are abandoned)."""
+        """Stop the processes: queued bodies are dropped, those being decoded are finished first."""
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _scratch_dir() -> str | None:

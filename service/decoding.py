@@ -22,8 +22,11 @@ bodies are decoded and validated in a decoder process (:func:`parse_in_child`), 
 from __future__ import annotations
 
 import json
+import os
 import re
 import struct
+import threading
+import time
 from typing import Any, Literal, TypeVar
 
 import msgpack
@@ -245,6 +248,18 @@ def validate(model: type[M], value: Any, budget: int | None = None) -> M:
 def parse(raw: bytes | bytearray, fmt: Format, model: type[M], budget: int | None = None) -> M:
     """Decode, check and validate ``raw`` as ``model`` (what each step raises, above)."""
     return validate(model, decode(raw, fmt, budget), budget)
+
+
+def exit_with_parent(parent_pid: int, interval_s: float = 1.0) -> None:
+    """Initializer of a decoder process: a thread that ends the process once the API process is gone (killed, so
+    it could not stop its decoders), which nothing else would: a decoder waits on a queue it holds both ends of."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(interval_s)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def parse_in_child(body_path: str, out_path: str, fmt: Format, model: type[BaseModel]) -> tuple[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import signal
 import statistics
 import threading
 import time
@@ -127,3 +128,19 @@ def test_healthz_answers_within_50_ms_while_hostile_bodies_are_decoded(hostile):
             assert pinger.rss - rss_before < len(body) + 64 * 2**20, report[-1]
         assert max(lat) < HEALTHZ_MAX_S, "\n".join(report)
     print("\n".join(report))
+
+
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGKILL"])
+def test_decoder_processes_end_with_the_api(redis_url, workdir, compile_cache, stop):
+    """Stopped or killed, the API leaves no decoder process behind (a killed API cannot stop them: they watch it)."""
+    s = Stack(f"decoders-{stop.lower()}", redis_url, workdir, compile_cache).start_api()
+    try:
+        body = json.dumps(_text_dataset(40, 40)).encode()  # over 64 KiB: decoded in a decoder process
+        assert _post(s.port, "/datasets", body, JSON)[0] in (200, 201)
+        children = psutil.Process(s.api.pid).children(recursive=True)
+        assert children
+        s.api.stop(getattr(signal, stop))
+    finally:
+        s.close()
+    _, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive, [p.cmdline() for p in alive]
