@@ -28,6 +28,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 
+from service.bodies import Decoders
 from service.config import CorsConfig, ServerConfig, load_config
 from service.contract import problems
 from service.contract.models import ImagingDataset, InversionRequest, Settings
@@ -85,6 +86,7 @@ async def _lifespan(app: FastAPI):
     finally:
         stop.set()
         reaper.join(timeout=5)
+        app.state.decoders.close()
         app.state.redis.close()
         await app.state.aredis.aclose()
 
@@ -173,6 +175,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     app.state.store = DatasetStore(redis, names, config.datasets.ttl_s, config.limits.max_sub_pixels)
     app.state.queue = JobQueue(redis, aredis, names, config.jobs, config.limits, fair_share=bool(config.api_keys))
     app.state.metrics = Metrics()
+    app.state.decoders = Decoders()  # processes for dense bodies, started on first use (service/bodies.py)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     _install_cors(app, config.cors)  # after (= outside) the metrics: preflights are answered before them
 

@@ -52,6 +52,10 @@ class Limits(_Section):
     """Request limits and the per-key fair share (a key = one API key, or everyone when the service is open)."""
 
     max_body_bytes: int = Field(256 * 1024 * 1024, ge=1024, description="larger bodies are answered 413")
+    max_json_body_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="larger JSON bodies (and msgpack bodies whose arrays are plain lists, "
+        "not binary maps) are answered 413; they are decoded in a separate process, where they take several times "
+        "their size in memory (never more than max_body_bytes)")
     max_batch: int = Field(4096, ge=1, description="largest batch axis B of one request")
     max_sub_pixels: int = Field(8 * 1024 * 1024, ge=1, description="largest over-sampled grid of a dataset "
                                 "(unmasked pixels x over_sample_size^2)")

@@ -1,26 +1,24 @@
-"""Content negotiation: request bodies by ``Content-Type``, responses by ``Accept`` (with q-values).
+"""Content negotiation: the media types of request bodies, responses by ``Accept`` (with q-values).
 
 Request bodies are JSON (``application/json``) or msgpack (``application/vnd.msgpack``, ``application/msgpack``,
-``application/x-msgpack``); anything else is 415. The decoded value is validated with the same pydantic models
-for both. Responses are JSON by default, msgpack when preferred by ``Accept``; if neither is acceptable, 406.
-Error bodies are always ``application/problem+json``.
+``application/x-msgpack``); anything else is 415. They are read, decoded and validated by :mod:`service.bodies`,
+with the same pydantic models for both. Responses are JSON by default, msgpack when preferred by ``Accept``; if
+neither is acceptable, 406. Error bodies are always ``application/problem+json``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any
 
 import msgpack
 from fastapi import Request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from service.contract import arrays, problems
-from service.contract.validation import InvalidInput, errors_from_pydantic
-from service.errors import ProblemError, malformed
+from service.errors import ProblemError
 
 JSON = "application/json"
 MSGPACK = "application/vnd.msgpack"
@@ -28,93 +26,15 @@ MSGPACK_TYPES = (MSGPACK, "application/msgpack", "application/x-msgpack")
 #: Response media types in the server's order of preference (ties in q go to the earlier one).
 OFFERED = (JSON, *MSGPACK_TYPES)
 REQUEST_TYPES = (JSON, *MSGPACK_TYPES)
-#: Bodies (and answers' arrays) beyond this many bytes are decoded, validated and encoded in the thread pool, so
-#: the event loop never stalls on one large request.
+#: Bodies (and answers' arrays) beyond this many bytes are decoded, validated and encoded off the event loop (the
+#: thread pool, or a decoder process: :mod:`service.bodies`), so it never stalls on one large request.
 THREAD_THRESHOLD = 64 * 1024
 
-M = TypeVar("M", bound=BaseModel)
 
-
-# --------------------------------------------------------------------------------------------------- requests
+# --------------------------------------------------------------------------------------------------- media types
 def media_type(header: str | None) -> str:
     """The bare, lower-case media type of a ``Content-Type`` value (parameters dropped)."""
     return (header or "").split(";")[0].strip().lower()
-
-
-async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The whole body, refusing (413) anything over ``max_bytes`` without reading it all."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise _too_large(max_bytes)
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise _too_large(max_bytes)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _too_large(max_bytes: int) -> ProblemError:
-    detail = f"request bodies are limited to {max_bytes} bytes"
-    return ProblemError(problems.problem(413, "Body too large", detail, type=problems.TOO_LARGE,
-                                         errors=[(["body"], detail)]))
-
-
-def decode_body(raw: bytes, content_type: str | None) -> Any:
-    """Decode ``raw`` according to ``content_type`` (415 for other types, 400 for undecodable bytes)."""
-    mt = media_type(content_type) or JSON
-    if mt == JSON or (mt.startswith("application/") and mt.endswith("+json")):
-        if not raw:
-            raise malformed("the request body is empty")
-        try:
-            return json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise malformed(f"the body is not valid JSON ({exc})") from None
-    if mt in MSGPACK_TYPES:
-        if not raw:
-            raise malformed("the request body is empty")
-        try:
-            return msgpack.unpackb(raw, raw=False, strict_map_key=True)
-        except Exception as exc:  # msgpack raises several unrelated types for corrupt or truncated input
-            raise malformed(f"the body is not valid msgpack (truncated or corrupt: {type(exc).__name__})") from None
-    raise ProblemError(problems.problem(
-        415, "Unsupported media type",
-        f"Content-Type {mt!r} is not supported; send {JSON} or {MSGPACK}",
-        type=problems.UNSUPPORTED_MEDIA_TYPE,
-    ))
-
-
-def validate(model: type[M], value: Any) -> M:
-    """Validate a decoded body with ``model``; errors become :class:`InvalidInput` with ``body`` locations."""
-    if not isinstance(value, dict):
-        raise InvalidInput([(("body",), "the body must be an object (a JSON object or a msgpack map)")])
-    try:
-        return model.model_validate(value)
-    except ValidationError as exc:
-        raise InvalidInput(errors_from_pydantic(exc)) from None
-
-
-async def parse_body(request: Request, model: type[M]) -> tuple[M, bool]:
-    """Read, decode and validate the body as ``model``; also whether it was large (over :data:`THREAD_THRESHOLD`
-    bytes, so decoded and validated in the thread pool, as the caller should do with the rest of its work)."""
-    raw = await read_body(request, request.app.state.config.limits.max_body_bytes)
-    content_type = request.headers.get("content-type")
-
-    def parse() -> M:
-        return validate(model, decode_body(raw, content_type))
-
-    large = len(raw) > THREAD_THRESHOLD
-    return (await run_in_threadpool(parse) if large else parse()), large
-
-
-def body_of(model: type[M]) -> Callable[[Request], Coroutine[Any, Any, M]]:
-    """A FastAPI dependency that reads, decodes and validates the body as ``model``."""
-
-    async def dependency(request: Request) -> M:
-        return (await parse_body(request, model))[0]
-
-    return dependency
 
 
 # --------------------------------------------------------------------------------------------------- responses

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, create_model, field_validator
 
 from . import vocabulary
 from .types import BatchNumber, BoolArray, FloatArray, ScalePair
@@ -179,6 +179,12 @@ OUTPUT_NAMES: tuple[str, ...] = vocabulary.OUTPUT_NAMES
 UNION_TAGS = frozenset({"mapper", "gaussians", "basis", *vocabulary.MESH_TYPES, *vocabulary.REGULARIZATIONS})
 
 
+#: Most entries of ``linear_objects`` and of ``outputs`` in one request: a longer list is one error, never one per
+#: entry (checked in validation, not in the schema).
+MAX_LINEAR_OBJECTS = 256
+MAX_OUTPUTS = 64
+
+
 class InversionRequest(_Strict):
     """``POST /inversions`` body: linear objects solved together against a registered dataset."""
 
@@ -186,6 +192,14 @@ class InversionRequest(_Strict):
     linear_objects: list[LinearObject] = Field(min_length=1, description="parameter vector = concatenation")
     settings: Settings = Field(default_factory=Settings, description="omitted fields come from the server config")
     outputs: list[OutputName] = Field(default_factory=list, description="arrays to return besides the scalars")
+
+    @field_validator("linear_objects", "outputs", mode="before")
+    @classmethod
+    def _bounded(cls, value: Any, info: ValidationInfo) -> Any:
+        limit = MAX_LINEAR_OBJECTS if info.field_name == "linear_objects" else MAX_OUTPUTS
+        if isinstance(value, (list, tuple)) and len(value) > limit:
+            raise ValueError(f"has {len(value)} entries; at most {limit} are accepted")
+        return value
 
     @field_validator("outputs")
     @classmethod

@@ -27,6 +27,11 @@ JOB_FAILED = "urn:inversion-service:problem:job-failed"
 INTERNAL = "urn:inversion-service:problem:internal"
 
 Loc = Sequence[str | int]
+#: Errors listed in one 422 answer; the rest are counted, not listed.
+MAX_ERRORS = 20
+#: Longest message, and longest name in a location, of a listed error (a client's key or tag can be any size).
+MAX_MSG_CHARS = 400
+MAX_LOC_CHARS = 80
 
 
 def error_items(errors: Iterable[tuple[Loc, str]]) -> list[dict[str, Any]]:
@@ -54,12 +59,32 @@ def problem(
 
 
 def invalid_input(errors: Iterable[tuple[Loc, str]], detail: str | None = None) -> dict[str, Any]:
-    """422: the request is well-formed but cannot be evaluated; each error names its field."""
+    """422: the request is well-formed but cannot be evaluated; each error names its field.
+
+    At most :data:`MAX_ERRORS` errors are listed; when there are more, a last item (``loc`` empty) and the detail
+    say how many were left out; over-long messages and names are shortened, so no request can make the answer large.
+    """
     errors = list(errors)
+    left_out = max(0, len(errors) - MAX_ERRORS)
+    listed = [_shortened(loc, msg) for loc, msg in errors[:MAX_ERRORS]]
+    if left_out:
+        listed.append(((), f"{left_out} more {'error was' if left_out == 1 else 'errors were'} left out"))
     if detail is None:
-        first_loc, first_msg = errors[0] if errors else ((), "invalid input")
+        first_loc, first_msg = listed[0] if listed else ((), "invalid input")
         where = ".".join(str(p) for p in first_loc if p != "body")
         detail = f"{where}: {first_msg}" if where else first_msg
         if len(errors) > 1:
-            detail += f" (and {len(errors) - 1} more)"
-    return problem(422, "Invalid input", detail, type=INVALID_INPUT, errors=errors)
+            detail += f" (and {len(errors) - 1} more"
+            detail += f"; the first {MAX_ERRORS} are listed)" if left_out else ")"
+    return problem(422, "Invalid input", detail, type=INVALID_INPUT, errors=listed)
+
+
+def _clip(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    tail = f"... ({len(text)} characters)"
+    return text[:limit - len(tail)] + tail
+
+
+def _shortened(loc: Loc, msg: str) -> tuple[Loc, str]:
+    return [p if isinstance(p, int) else _clip(str(p), MAX_LOC_CHARS) for p in loc], _clip(str(msg), MAX_MSG_CHARS)

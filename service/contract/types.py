@@ -43,6 +43,14 @@ def _fail(reason: str) -> PydanticCustomError:
     return PydanticCustomError("array", "{reason}", {"reason": reason})
 
 
+def _float(value: int | float) -> float:
+    """``float(value)``; an integer beyond the float64 range (JSON has no limit) is a validation error."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise _fail("is beyond the range of a float64") from None
+
+
 def to_array(value: Any) -> np.ndarray:
     """Decode any accepted wire form into a numpy array (raising a pydantic error with a readable reason)."""
     try:
@@ -55,7 +63,7 @@ def to_array(value: Any) -> np.ndarray:
         if isinstance(value, str):  # "NaN", "Infinity", "-Infinity"
             return arrays.from_nested(value)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return np.asarray(float(value))
+            return np.asarray(_float(value))
     except arrays.ArrayCodecError as exc:
         raise _fail(str(exc)) from None
     raise _fail("expected an array: nested lists of numbers, or a msgpack {dtype, shape, data} map")
@@ -85,7 +93,7 @@ def _batch_number(value: Any) -> float | np.ndarray:
     if isinstance(value, bool):
         raise _fail("expected a number")
     if isinstance(value, (int, float)):
-        out: float | np.ndarray = float(value)
+        out: float | np.ndarray = _float(value)
     else:
         arr = _float_array(value)
         if arr.ndim > 1:
@@ -121,11 +129,11 @@ def _pair(value: Any) -> tuple[float, float]:
     if isinstance(value, bool):
         raise _fail("expected a number or [y, x]")
     if isinstance(value, (int, float)):
-        pair = (float(value), float(value))
+        pair = (_float(value), _float(value))
     elif isinstance(value, (list, tuple)) and len(value) == 2 and all(
         isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
     ):
-        pair = (float(value[0]), float(value[1]))
+        pair = (_float(value[0]), _float(value[1]))
     else:
         raise _fail("expected a number or a pair [y, x]")
     if not all(math.isfinite(v) for v in pair):

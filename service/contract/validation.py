@@ -31,7 +31,13 @@ from .models import (
     RectangularBilinearAdaptDensity,
     ResolvedSettings,
 )
-from .vocabulary import ADAPTIVE_REGULARIZATIONS, CHAIN_REGULARIZATIONS, SPLIT_REGULARIZATIONS
+from .vocabulary import (
+    ADAPTIVE_REGULARIZATIONS,
+    CHAIN_REGULARIZATIONS,
+    NON_NEGATIVE_PARAMETERS,
+    POSITIVE_PARAMETERS,
+    SPLIT_REGULARIZATIONS,
+)
 
 Loc = tuple[str | int, ...]
 BODY: Loc = ("body",)
@@ -204,9 +210,23 @@ def _check_regularization(reg: Any, loc: Loc, batch: _Batch, errors: list, kind:
         value = getattr(reg, name)
         if isinstance(value, np.ndarray):
             batch.add(loc + (name,), value.shape[0])
-    scale = getattr(reg, "scale", None)
-    if scale is not None and np.any(np.asarray(scale) <= 0):
-        errors.append((loc + ("scale",), "must be positive"))
+        if name in NON_NEGATIVE_PARAMETERS or name in POSITIVE_PARAMETERS:
+            _check_sign(value, loc + (name,), name in POSITIVE_PARAMETERS, errors)
+
+
+def _check_sign(value: float | np.ndarray, loc: Loc, positive: bool, errors: list) -> None:
+    """A parameter (a number, or one per batch lane: shape (B,)) that must be >= 0, or > 0 when ``positive``;
+    the error of a batched one names its first offending lane."""
+    values = np.atleast_1d(np.asarray(value, dtype=np.float64))
+    bad = np.flatnonzero(values <= 0 if positive else values < 0)
+    if not bad.size:
+        return
+    need = "positive" if positive else "non-negative (autoarray refuses negative coefficients)"
+    if np.ndim(value) == 0:
+        errors.append((loc, f"must be {need}, got {float(value)}"))
+        return
+    more = f" (and {_count(bad.size - 1, 'more lane')})" if bad.size > 1 else ""
+    errors.append((loc, f"must be {need}: lane {int(bad[0])} is {float(values[bad[0]])}{more}"))
 
 
 def _check_mapper(obj: Mapper, loc: Loc, meta: DatasetMeta, settings: ResolvedSettings, batch: _Batch,

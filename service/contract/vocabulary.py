@@ -106,6 +106,12 @@ REGULARIZATIONS: dict[str, RegularizationScheme] = {
         ("coefficient", "scale"),
         "H = coefficient × C⁻¹, C_ij = exp(-|x_i - x_j| / scale) (``aa.reg.ExponentialKernel``).", kernel=True),
 }
+#: Parameters that must be >= 0: autoarray 2026.10.26.1 refuses negative (and non-finite) coefficients, where the
+#: formulas would otherwise square the sign away or give NaN. ``signal_scale`` (an exponent; autoarray does not
+#: check it) need only be finite, as every parameter must.
+NON_NEGATIVE_PARAMETERS: frozenset[str] = frozenset({"coefficient", "inner_coefficient", "outer_coefficient"})
+#: Parameters that must be > 0: the length scale of the kernel schemes.
+POSITIVE_PARAMETERS: frozenset[str] = frozenset({"scale"})
 ADAPTIVE_REGULARIZATIONS: frozenset[str] = frozenset(n for n, s in REGULARIZATIONS.items() if s.adaptive)
 SPLIT_REGULARIZATIONS: frozenset[str] = frozenset(n for n, s in REGULARIZATIONS.items() if s.split)
 CHAIN_REGULARIZATIONS: frozenset[str] = frozenset(n for n, s in REGULARIZATIONS.items() if s.chain)

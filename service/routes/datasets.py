@@ -7,12 +7,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response
 
+from service.bodies import body_of
 from service.contract import grids
 from service.contract.models import ImagingDataset
 from service.contract.responses import DatasetInfo
 from service.deps import MediaTypeDep, StoreDep
 from service.errors import not_found
-from service.negotiation import body_of, openapi_body, openapi_problems, openapi_response, respond
+from service.negotiation import openapi_body, openapi_problems, openapi_response, respond
 from service.store import DatasetStore
 
 router = APIRouter(tags=["datasets"])

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from service.bodies import parse_body
 from service.contract import jobs
 from service.contract.datasets import DatasetMeta
 from service.contract.jobs import Canceled, Finished, JobRequest
@@ -19,7 +20,6 @@ from service.negotiation import (
     openapi_body,
     openapi_problems,
     openapi_response,
-    parse_body,
     respond,
     respond_async,
     response_media_type,

@@ -18,12 +18,12 @@ from tests.service.procs import ROOT, Stack
 SLOW_ENGINE = "tests.robustness.engines:SlowEngine"
 #: Fast failure detection for the fault tests: beats every 0.25 s, a worker silent for 2 s is dead.
 FAST_BEATS = {"heartbeat_interval_s": 0.25, "heartbeat_ttl_s": 2.0}
-ROBUST_LIMITS = {"max_body_bytes": 1_000_000, "max_batch": 64, "max_sub_pixels": 50_000}
+ROBUST_LIMITS = {"max_body_bytes": 1_000_000, "max_json_body_bytes": 300_000, "max_batch": 64, "max_sub_pixels": 50_000}
 
 
 @pytest.fixture(scope="session")
 def robust(redis_url, workdir, compile_cache):
-    """API + one warm worker with small limits (1 MB bodies, B <= 64, 50k sub-pixels)."""
+    """API + one warm worker with small limits (1 MB bodies, 300 kB JSON, B <= 64, 50k sub-pixels)."""
     with Stack("robust", redis_url, workdir, compile_cache, limits=ROBUST_LIMITS).serving() as s:
         yield s
 

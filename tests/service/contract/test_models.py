@@ -77,3 +77,32 @@ def test_empty_linear_objects_refused():
     with pytest.raises(ValidationError) as err:
         InversionRequest.model_validate({"dataset_id": "x", "linear_objects": []})
     assert errors_from_pydantic(err.value)[0][0] == ("body", "linear_objects")
+
+
+@pytest.mark.parametrize(("field", "value", "words"), [
+    ("linear_objects", [0] * 1_000_000, "has 1000000 entries; at most 256"),
+    ("outputs", ["model_image"] * 65, "has 65 entries; at most 64"),
+])
+def test_long_lists_are_one_error_not_one_per_entry(field, value, words):
+    body = {"dataset_id": "x", "linear_objects": [{"type": "basis", "images": [[1.0]]}], field: value}
+    with pytest.raises(ValidationError) as err:
+        InversionRequest.model_validate(body)
+    [(loc, msg)] = errors_from_pydantic(err.value)
+    assert loc == ("body", field) and words in msg
+
+
+@pytest.mark.parametrize("place", ["coefficient", "pixel_scales"])
+def test_integers_beyond_float64_are_validation_errors(place):
+    """JSON integers have no size limit; 10**400 must be a 422 naming the field, not an OverflowError (500)."""
+    from service.contract.models import ImagingDataset
+
+    huge = 10**400
+    with pytest.raises(ValidationError) as err:
+        if place == "coefficient":
+            InversionRequest.model_validate({"dataset_id": "x", "linear_objects": [
+                {"type": "basis", "images": [[1.0]], "regularization": {"type": "zeroth", "coefficient": huge}}]})
+        else:
+            ImagingDataset.model_validate({"kind": "imaging", "data": [[1.0]], "noise_map": [[1.0]], "psf": [[1.0]],
+                                           "mask": [[False]], "pixel_scales": huge})
+    [(loc, msg)] = errors_from_pydantic(err.value)
+    assert loc[-1] == place and "beyond the range of a float64" in msg

@@ -6,6 +6,7 @@ import pytest
 from service.contract import datasets
 from service.contract.models import ImagingDataset, InversionRequest, ResolvedSettings
 from service.contract.validation import InvalidInput, check_imaging, check_inversion
+from service.contract.vocabulary import NON_NEGATIVE_PARAMETERS, POSITIVE_PARAMETERS, REGULARIZATIONS
 
 from ..data import imaging
 
@@ -144,3 +145,62 @@ def test_objects_without_a_mesh_take_chain_regularizations_only(obj):
     [(loc, msg)] = errors_of(check_inversion, request({**obj, "regularization": {"type": "gaussian_kernel"}}), meta,
                              10, SETTINGS)
     assert loc == ("body", "linear_objects", 0, "regularization", "type") and "needs a mesh" in msg
+
+
+def _regularized(name: str, pixels: int, **params) -> dict:
+    """A mapper that the scheme ``name`` accepts (Delaunay for split schemes, an adapt image for adaptive ones)."""
+    scheme = REGULARIZATIONS[name]
+    mesh = ({"type": "delaunay", "vertices": [[0, 0], [1, 0], [0, 1], [1, 1]]} if scheme.split
+            else {"type": "rectangular_uniform", "shape": [4, 4]})
+    obj = {"type": "mapper", "mesh": mesh, "regularization": {"type": name, **params}}
+    return {**obj, "adapt_image": np.ones(pixels)} if scheme.adaptive else obj
+
+
+NEGATIVE_PARAMETERS = [(name, p) for name, s in REGULARIZATIONS.items() for p in s.parameters
+                       if p in NON_NEGATIVE_PARAMETERS]
+
+
+@pytest.mark.parametrize(("name", "parameter"), NEGATIVE_PARAMETERS)
+def test_negative_coefficients_are_refused_for_every_scheme_and_lane(name, parameter):
+    """autoarray refuses negative coefficients; the service used to square the sign away (or give NaN)."""
+    meta = meta_of(dataset())
+    loc = ("body", "linear_objects", 0, "regularization", parameter)
+    [(where, msg)] = errors_of(check_inversion, request(_regularized(name, meta.pixels, **{parameter: -1.5})), meta,
+                               10, SETTINGS)
+    assert where == loc and "non-negative" in msg and "-1.5" in msg
+    lanes = request(_regularized(name, meta.pixels, **{parameter: [1.0, 0.0, 2.0, -1.5, -2.0]}))
+    [(where, msg)] = errors_of(check_inversion, lanes, meta, 10, SETTINGS)
+    assert where == loc and "lane 3 is -1.5 (and 1 more lane)" in msg
+    assert check_inversion(request(_regularized(name, meta.pixels, **{parameter: 0.0})), meta, 10, SETTINGS) is None
+
+
+def test_every_coefficient_and_scale_is_checked():
+    """Each parameter of the vocabulary is either sign-checked here or documented as finite-only."""
+    parameters = {p for s in REGULARIZATIONS.values() for p in s.parameters}
+    assert parameters - NON_NEGATIVE_PARAMETERS - POSITIVE_PARAMETERS == {"signal_scale"}
+    assert {n for n, _ in NEGATIVE_PARAMETERS} == set(REGULARIZATIONS)
+
+
+@pytest.mark.parametrize("name", ["gaussian_kernel", "exponential_kernel"])
+def test_kernel_scale_must_be_positive_in_every_lane(name):
+    meta = meta_of(dataset())
+    [(where, msg)] = errors_of(check_inversion, request(_regularized(name, meta.pixels, scale=[0.5, 0.0])), meta,
+                               10, SETTINGS)
+    assert where[-1] == "scale" and "must be positive: lane 1 is 0.0" in msg
+
+
+@pytest.mark.parametrize("obj", [{"type": "gaussians", "centre": [0, 0], "ell_comps": [0, 0], "sigmas": [0.1, 0.2]},
+                                 {"type": "basis", "images": np.ones((2, 12, 12))}])
+@pytest.mark.parametrize("scheme", ["constant", "zeroth"])
+def test_objects_without_a_mesh_refuse_negative_coefficients_too(obj, scheme):
+    meta = meta_of(dataset())
+    req = request({**obj, "regularization": {"type": scheme, "coefficient": -2.0}})
+    [(loc, msg)] = errors_of(check_inversion, req, meta, 10, SETTINGS)
+    assert loc[-1] == "coefficient" and "got -2.0" in msg
+
+
+def test_a_negative_signal_scale_is_accepted():
+    """autoarray leaves signal_scale (an exponent) unchecked; the service requires only that it is finite."""
+    meta = meta_of(dataset())
+    assert check_inversion(request(_regularized("adapt", meta.pixels, signal_scale=-1.0)), meta, 10,
+                           SETTINGS) is None
