@@ -36,6 +36,11 @@ def test_a_refused_triangulation_is_reported_per_object(engine, prepared):
 
 
 def test_a_batch_reports_each_lane(engine, prepared):
+    """Batched vertices: each lane triangulates its own (lax.map); batched coefficients: one shared system."""
     req = {"settings": settings(pos=False), "linear_objects": [_delaunay(np.stack([GOOD, REFUSED]))]}
     out = engine.evaluate(prepared, req)
     assert out["triangulation_valid"].tolist() == [[True], [False]]
+    # only the coefficient varies: every lane shares one (refused) triangulation
+    scan = dict(_delaunay(REFUSED), regularization={"type": "constant", "coefficient": np.array([1.0, 2.0])})
+    out = engine.evaluate(prepared, dict(req, linear_objects=[rect_constant(np.array([1.0, 3.0])), scan]))
+    assert out["triangulation_valid"].tolist() == [[True, False], [True, False]]
