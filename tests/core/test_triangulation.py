@@ -49,9 +49,15 @@ def test_the_pipeline_reports_each_object_and_the_engine_refuses_naming_its_vert
 
 
 def test_a_batch_with_one_refused_lane_is_refused(engine, prepared):
+    """Batched vertices: each lane triangulates its own (lax.map); batched coefficients: one shared system whose
+    refused triangulation is reported for every lane. Either way the engine refuses naming the vertices."""
     from service.contract.validation import InvalidInput
 
     req = {"settings": settings(pos=False), "linear_objects": [_delaunay(np.stack([GOOD, REFUSED]))]}
     with pytest.raises(InvalidInput) as err:
         engine.evaluate(prepared, req)
     assert err.value.errors[0][0] == ("body", "linear_objects", 0, "mesh", "vertices")
+    scan = dict(_delaunay(REFUSED), regularization={"type": "constant", "coefficient": np.array([1.0, 2.0])})
+    with pytest.raises(InvalidInput) as err:
+        engine.evaluate(prepared, dict(req, linear_objects=[rect_constant(np.array([1.0, 3.0])), scan]))
+    assert err.value.errors[0][0] == ("body", "linear_objects", 1, "mesh", "vertices")

@@ -22,18 +22,19 @@ from .signature import Signature
 
 
 def _lane(sig: Signature, ds: dict, sysm: system.LinearSystem, pattern=None):
-    """Solution, evidence terms and requested arrays of one lane from its linear system; also the (F,) bool
-    positive pattern of the solution's free entries (a start for a neighbouring problem, see :func:`solve.start`)."""
+    """Solution, evidence terms, requested arrays and ``solver_certified`` of one lane from its linear system; also
+    the (F,) bool positive pattern of the solution's free entries (a start for a neighbouring problem, see
+    :func:`solve.start`)."""
     s, first = solve.solve(sig, sysm, pattern)
     out = evidence.result(sig, ds, sysm, s, first.cholesky_factor)
     out["solver_certified"] = first.certified
-    out["triangulation_valid"] = sysm.triangulation_valid
     return out, s[sig.free_indices] > 0
 
 
 def single(sig: Signature, ds: dict, params: list, diag_value) -> dict:
     """One evaluation: ``params`` holds one dict of traced parameters per object, ``diag_value`` is () float64."""
-    return _lane(sig, ds, system.assemble(sig, ds, params, diag_value))[0]
+    sysm = system.assemble(sig, ds, params, diag_value)
+    return {**_lane(sig, ds, sysm)[0], "triangulation_valid": sysm.triangulation_valid}
 
 
 def in_axes(sig: Signature) -> list[dict]:
@@ -118,5 +119,8 @@ def looped(sig: Signature, ds: dict, params: list, diag_value) -> dict:
         first_out, pattern = _lane(sig, ds, system.regularized(sig, shared, first_matrices, first))
         rest = {path: value[1:] for path, value in batched.items()}
         _, outs = lax.scan(regularization_lane, pattern, rest)
-        return jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), first_out, outs)
+        out = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), first_out, outs)
+        # the mappings, hence the triangulations, are the same for every lane
+        valid = shared.triangulation_valid
+        return {**out, "triangulation_valid": jnp.broadcast_to(valid, (sig.batch, *valid.shape))}
     return lax.map(lambda leaves: single(sig, ds, _with_leaves(fixed, leaves), diag_value), batched)
