@@ -221,3 +221,21 @@ def test_client_imports_and_loads_local_service_without_service_or_worker():
     """)
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_clients_copies_of_the_vocabulary_stay_equal_to_it():
+    """The client installs without the server, so it keeps its own tuples of names; they must not drift."""
+    from inversion_client import models
+
+    from service.contract import vocabulary
+
+    assert models.SCALARS == vocabulary.SCALAR_NAMES
+    assert models.OUTPUTS == vocabulary.OUTPUT_NAMES
+
+
+def test_no_module_is_over_400_lines():
+    """Small modules, one responsibility each (tests and the golden data excepted)."""
+    long = [f"{path.relative_to(ROOT)}: {n} lines" for path in sorted(ROOT.glob("**/*.py"))
+            if not set(path.relative_to(ROOT).parts[:1]) & {".venv", "tests", ".git"}
+            and (n := len(path.read_text().splitlines())) > 400]
+    assert not long, long

@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 
 from service.config import InversionDefaults, WarmSpec
-from service.contract import datasets, grids
+from service.contract import datasets, grids, vocabulary
 from service.contract.jobs import JobRequest
 from service.contract.models import ImagingDataset, InversionRequest, ResolvedSettings
 from service.contract.validation import check_imaging, check_inversion
 
-_REG_NUMBERS = ("coefficient", "inner_coefficient", "outer_coefficient", "signal_scale", "scale")
+_REG_NUMBERS = sorted({p for scheme in vocabulary.REGULARIZATIONS.values() for p in scheme.parameters})
 
 
 def synth_dataset(spec: WarmSpec) -> tuple[dict[str, Any], datasets.DatasetMeta]:
@@ -81,7 +81,7 @@ def _fill_object(obj: dict[str, Any], ds: dict[str, Any], meta: datasets.Dataset
             lo, hi = src.min(axis=0), src.max(axis=0)
             mesh["vertices"] = lo + (hi - lo) * rng.random((count, 2))
         reg = obj.get("regularization") or {}
-        if reg.get("type") in ("adapt", "adapt_split", "brightness_zeroth") and obj.get("adapt_image") is None:
+        if reg.get("type") in vocabulary.ADAPTIVE_REGULARIZATIONS and obj.get("adapt_image") is None:
             obj["adapt_image"] = np.abs(ds["data"][~ds["mask"]]) + 1e-3
     elif kind == "gaussians":
         obj.setdefault("centre", [0.0, 0.0])

@@ -1,7 +1,7 @@
 """The one definition of every name the API and the workers share: outputs, scalars, meshes, regularizations.
 
 Plain Python (no pydantic, no JAX), so that the request models (:mod:`service.contract.models`), the worker's
-translator (``worker/engine.py``) and the numerical core (``worker/inversion``) all import the same tuples. Adding a
+translator (``worker/translate.py``) and the numerical core (``worker/inversion``) all import the same tuples. Adding a
 mesh or a regularization starts here; ``docs/internals.md`` ("Adding a mesh or a regularization") lists the rest.
 
 Names are autoarray's: its class names in snake case (``aa.mesh.RectangularUniform`` -> ``rectangular_uniform``,

@@ -38,7 +38,7 @@ def to_numpy(obj):
 
 
 def with_row_offset(objects):
-    """autoarray's adapt-density mesh has a one-row offset (spec Appendix B.1); the golden answers include it."""
+    """autoarray's adapt-density mesh has a one-row offset (docs/numerics.md, B.1); the golden answers include it."""
     for obj in objects:
         if obj.get("mesh", {}).get("type") == "rectangular_bilinear_adapt_density":
             obj["mesh"]["autoarray_row_offset"] = True

@@ -1,4 +1,4 @@
-"""Imaging dataset preparation, kept importable under its old name (engine, cache, benchmarks and tests use it).
+"""Imaging dataset preparation, kept importable under its old name (the engine imports it from here).
 
 The implementation is the imaging dataset kind, :mod:`worker.inversion.kinds.imaging`.
 """

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from service.contract.vocabulary import (
-    MESH_TYPES,
+    DELAUNAY,
     RECTANGULAR_BILINEAR_ADAPT_DENSITY,
     RECTANGULAR_UNIFORM,
     REGULARIZATIONS,
@@ -28,9 +28,6 @@ from . import delaunay, meshes
 from .border import ellipse_from_border, relocate
 from .gaussians import gaussian_images
 from .regularization import pixel_signals, regularization_matrix
-
-#: every mesh type a mapper may use (the shared vocabulary's tuple; kept under this name for the engine)
-MESHES = MESH_TYPES
 
 
 @dataclass(frozen=True)
@@ -111,7 +108,7 @@ def mapper(spec: ObjectSpec, ds: dict, shape, p: dict, settings) -> ObjectMatric
     n = shape.pixels
     sub = shape.sub_size_pixelization
     points = p["source_grid"] if spec.source_grid else ds["sub_pix"]
-    # the image-plane centres are only used when no traced grid was given (checked by the engine)
+    # the image-plane centres are only used when no traced grid was given (checked by the contract's validation)
     centres = p["source_grid_slim"] if spec.source_grid_slim else ds["centres"]
     vertices = p.get("vertices")
     if settings.use_border_relocator:
@@ -131,12 +128,14 @@ def mapper(spec: ObjectSpec, ds: dict, shape, p: dict, settings) -> ObjectMatric
         mappings, weights = meshes.bilinear_adapt_density_interpolation(
             centres, points, nside, spec.autoarray_row_offset)
         mesh_centres = meshes.overlay_centres(meshes.overlay_geometry(points, spec.mesh_shape), spec.mesh_shape)
-    else:
+    elif spec.mesh == DELAUNAY:
         tri = delaunay.interpolate(vertices, points, split, spec.areas_factor)
         mappings, weights, edges, valid = tri["mappings"], tri["weights"], tri["edges"], tri["valid"]
         mesh_centres = vertices
         if split:
             split_maps = (tri["split_mappings"], tri["split_weights"])
+    else:
+        raise ValueError(f"no interpolation for mesh {spec.mesh!r}")
     parent = _parent(n, sub)
     slots = _slots(parent, mappings, weights / (sub * sub), settings.use_mixed_precision)
     h = None

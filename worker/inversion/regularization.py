@@ -14,13 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from service.contract.vocabulary import REGULARIZATIONS
-
 JITTER = 1e-8
 
-#: regularization name -> (parameter names, needs pixel signals, needs split geometry, needs mesh centres), derived
-#: from the shared vocabulary (kept in this tuple form for the engine)
-SCHEMES = {name: (s.parameters, s.adaptive, s.split, s.kernel) for name, s in REGULARIZATIONS.items()}
 
 
 def laplacian(edges: jnp.ndarray, n: int) -> jnp.ndarray:

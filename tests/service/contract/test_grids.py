@@ -1,4 +1,4 @@
-"""Image-plane grids against a direct, loop-by-loop reading of inversion-spec §1.1/§1.2."""
+"""Image-plane grids against a direct, loop-by-loop reading of docs/maths.md#grids-and-over-sampling."""
 
 import numpy as np
 import pytest

@@ -84,8 +84,8 @@ def _observe(truth, kernel, noise, rng) -> tuple[np.ndarray, np.ndarray]:
 def build_dataset_a(lensed: bool) -> Dataset:
     """15x15 at 0.2", circular mask r=1.25" (N=121), asymmetric 5x5 PSF, sub sizes 2/2.
 
-    lensed=False: exactly the dataset of /work/shared/oracle/oracle_example.py (same seed and construction), so the
-    rectangular_uniform 7x7 + constant(1.5) cases reproduce the numbers quoted in the spec (section 11.3).
+    lensed=False: the dataset of the oracle example (tests/golden/oracle_example.json: same seed and construction),
+    so the rectangular_uniform 7x7 + constant(1.5) cases reproduce that example's numbers.
     lensed=True: a Gaussian source seen through the SIS lens used by the traced cases (same mask and PSF)."""
     shape, ps, origin = (15, 15), (0.2, 0.2), (0.0, 0.0)
     rng = np.random.default_rng(20261027 if lensed else 1)

@@ -24,11 +24,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import grids, sparse_operator
+from ..containers import LinearSystem
 from ..convolution import convolve_columns, make_canvas
 from ..linear_objects import ObjectMatrices
 from ..signature import Signature
 from ..sparse_operator import convolution_matrix
-from ..system import LinearSystem
 
 
 @dataclass(frozen=True)
