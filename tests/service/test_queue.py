@@ -154,7 +154,7 @@ def test_the_enqueue_runs_inside_the_admission_script_only_when_admitted(redis, 
     assert 0 < redis.ttl(job.key) <= queue.jobs.queued_ttl_s
     redis.delete(touched)
     keys_before = _job_hashes_of(redis, names)
-    assert keys_before == {job.key}  # the admitted job's hash is seen, so a refused one would be too
+    assert keys_before == {job.key.encode()}  # the admitted job's hash is seen, so a refused one would be too
     with pytest.raises(OverQuota):
         queue.enqueue("d", _request(), None, owner="alice", also=lambda pipe: pipe.set(touched, b"1"))
     # refused: none of the enqueue's commands ran (no job hash, nothing pushed, no bookkeeping)
