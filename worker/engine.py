@@ -19,7 +19,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from service.config import NnlsConfig
-from service.contract import vocabulary
+from service.contract import datasets, vocabulary
 from service.contract.datasets import DatasetMeta
 from service.contract.jobs import JobRequest
 from service.contract.validation import InvalidInput, check_inversion, errors_from_pydantic
@@ -70,14 +70,12 @@ class EngineConfig:
 
 
 def dataset_meta(prepared: PreparedImaging) -> DatasetMeta:
-    """The contract's metadata of a prepared dataset (what requests are validated against)."""
+    """The contract's metadata of a prepared dataset (what requests are validated against), computed by the
+    contract's own :func:`~service.contract.datasets.imaging_meta`."""
     shape, host = prepared.shape, prepared.host
-    return DatasetMeta(
-        dataset_id="", kind="imaging", shape_native=tuple(shape.shape_native), pixels=shape.pixels,
-        sub_pixels_pixelization=shape.pixels * shape.sub_size_pixelization**2,
-        sub_pixels_lp=shape.pixels * shape.sub_size_lp**2, pixel_scales=tuple(host["pixel_scales"]),
-        origin=tuple(host["origin"]), over_sample_size_pixelization=shape.sub_size_pixelization,
-        over_sample_size_lp=shape.sub_size_lp, psf_shape=tuple(host["kernel"].shape))
+    return datasets.imaging_meta("", {
+        "mask": host["mask"], "psf": host["kernel"], "pixel_scales": host["pixel_scales"], "origin": host["origin"],
+        "over_sample_size_pixelization": shape.sub_size_pixelization, "over_sample_size_lp": shape.sub_size_lp})
 
 
 def parse_request(prepared: PreparedImaging, body: Mapping[str, Any],
